@@ -1,0 +1,8 @@
+"""`livi models`: placeholder, filled in by the lead."""
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
