@@ -24,6 +24,7 @@ app = typer.Typer(
 # Each module exposes register(app). Order here is the order in `livi --help`.
 REGISTERED = [
     "livi_cli.cli.models_cmd",
+    "livi_cli.cli.eval_cmd",
 ]
 
 
@@ -50,7 +51,8 @@ def main() -> None:
 
     debug = os.environ.get("LIVI_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click returns the exit code of typer.Exit here
+        sys.exit(rc if isinstance(rc, int) else 0)
     except LiviError as exc:
         if debug:
             raise

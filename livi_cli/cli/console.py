@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(markup=False, highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # no hard wraps in messages
 
 
 def info(message: str) -> None:

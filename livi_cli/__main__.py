@@ -1,0 +1,3 @@
+from livi_cli.cli.app import main
+
+main()

@@ -1,0 +1,240 @@
+"""Embedder: audio → LIVI embeddings (per 30 s window and per track).
+
+Work splits in two so a scan can overlap them: `prepare_*` (decode, vocal windows, log-mel: CPU,
+thread-safe, runs in a worker pool) and `encode` (frozen Whisper encoder + head, batched across
+tracks). Models load lazily on first use; `check_models()` fails fast before any work.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livi_cli import constants as C
+from livi_cli.config import Settings, load_settings
+from livi_cli.vocals import Segment, Span, analyse, cut_windows
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What produced a vector. Two identities with different keys give incompatible spaces."""
+
+    whisper: str
+    whisper_revision: str
+    head_sha256: str
+    dim: int
+
+    def key(self) -> str:
+        return f"{self.whisper}@{self.whisper_revision}|head:{self.head_sha256[:16]}|d{self.dim}"
+
+
+@dataclass
+class Prepared:
+    duration: float
+    spans: list[Span]
+    segments: list[Segment]
+    mean_vocalness: float | None
+    instrumental: bool
+    features: np.ndarray  # (N, n_mels, 3000) log-mel, one row per span
+    wave: np.ndarray | None = None  # 16 kHz mono, only with keep_wave=True
+
+
+@dataclass
+class TrackEmbedding:
+    vector: np.ndarray | None  # (D,) unit-norm mean of the windows; None when nothing was embedded
+    windows: np.ndarray  # (N, D) unit-norm
+    spans: list[Span] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    mean_vocalness: float | None = None
+    instrumental: bool = False
+    duration: float = 0.0
+
+
+def track_vector(windows: np.ndarray) -> np.ndarray | None:
+    """Mean of window embeddings, re-normalised (the paper's track embedding)."""
+    if len(windows) == 0:
+        return None
+    mean = windows.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).astype(np.float32) if norm > 0 else None
+
+
+class Embedder:
+    def __init__(self, settings: Settings | None = None, *, whisper_model=None, feature_extractor=None,
+                 head_model=None, **overrides):
+        self.settings = settings or load_settings(**overrides)
+        if settings is not None and overrides:
+            from dataclasses import replace
+
+            self.settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        self._encoder = whisper_model
+        self._features = feature_extractor
+        self._head = head_model
+        self._injected = whisper_model is not None and head_model is not None
+        self._lock = threading.Lock()
+        self._device = None
+        self._precision = None
+        self._identity: ModelIdentity | None = None
+
+    # ------------------------------------------------------------ models
+    def check_models(self) -> None:
+        """Raise ModelMissingError now (before any work) if a model cannot be found."""
+        if not self._injected:
+            from livi_cli.model.registry import resolve_head, resolve_whisper
+
+            resolve_whisper(self.settings)
+            resolve_head(self.settings)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Computed from file locations and digests only: no weights are loaded."""
+        if self._identity is None:
+            if self._injected:
+                dim = self._head.config.dim_embed
+                self._identity = ModelIdentity("in-memory", "none", f"{id(self._head):016x}", dim)
+            else:
+                from livi_cli.model.registry import head_sha256, resolve_head, resolve_whisper
+
+                loc = resolve_whisper(self.settings)
+                head_path = resolve_head(self.settings)
+                from livi_cli.model.checkpoint import validate_head_file
+
+                dim = validate_head_file(head_path).dim_embed
+                self._identity = ModelIdentity(loc.source, loc.revision, head_sha256(head_path), dim)
+        return self._identity
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._encoder is not None and self._head is not None and self._features is not None:
+                return
+            from livi_cli.model.checkpoint import load_head
+            from livi_cli.model.registry import resolve_head, resolve_whisper
+            from livi_cli.model.whisper import load_encoder, load_feature_extractor
+
+            loc = resolve_whisper(self.settings)
+            if self._features is None:
+                self._features = load_feature_extractor(loc.directory)
+            if self._encoder is None:
+                self._encoder = load_encoder(loc.directory)
+            if self._head is None:
+                self._head = load_head(resolve_head(self.settings))
+            self._check_dims()
+
+    def _check_dims(self) -> None:
+        from livi_cli.errors import CheckpointError
+
+        d_model = self._encoder.config.d_model
+        if self._head.config.dim_whisper != d_model:
+            raise CheckpointError(
+                f"head expects {self._head.config.dim_whisper}-d encoder states but the Whisper model gives {d_model}-d"
+            )
+
+    @property
+    def feature_extractor(self):
+        if self._features is None:
+            self._load()
+        return self._features
+
+    @property
+    def device(self):
+        if self._device is None:
+            from livi_cli.model.device import resolve_device, resolve_precision
+
+            self._device = resolve_device(self.settings.device)
+            self._precision = resolve_precision(self.settings.precision, self._device)
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        _ = self.device
+        return self._precision
+
+    def _models_on_device(self):
+        self._load()
+        device = self.device
+        with self._lock:
+            if next(self._encoder.parameters()).device != device:
+                self._encoder.to(device)
+            if next(self._head.parameters()).device != device:
+                self._head.to(device)
+        return self._encoder, self._head
+
+    # ------------------------------------------------------------ CPU side
+    def log_mel(self, windows: np.ndarray) -> np.ndarray:
+        """(N, 480000) audio windows → (N, n_mels, 3000) Whisper log-mel."""
+        n_mels = self.feature_extractor.feature_size
+        if len(windows) == 0:
+            return np.zeros((0, n_mels, C.MEL_FRAMES), np.float32)
+        out = self.feature_extractor(list(windows), sampling_rate=C.SAMPLE_RATE, return_tensors="np")
+        return out["input_features"].astype(np.float32, copy=False)
+
+    def prepare_waveform(self, wave: np.ndarray, keep_wave: bool = False) -> Prepared:
+        s = self.settings
+        plan = analyse(
+            wave, s.vocal_detector, threshold=s.vocal_threshold, instrumental_threshold=s.instrumental_threshold,
+            max_windows=s.max_windows, include_instrumental=s.include_instrumental,
+        )
+        features = self.log_mel(cut_windows(wave, plan.spans))
+        return Prepared(
+            duration=len(wave) / C.SAMPLE_RATE, spans=list(plan.spans), segments=list(plan.segments),
+            mean_vocalness=plan.mean_vocalness, instrumental=plan.instrumental, features=features,
+            wave=wave if keep_wave else None,
+        )
+
+    def prepare_path(self, path: str | os.PathLike, keep_wave: bool = False) -> Prepared:
+        from livi_cli.audio.decode import load_audio
+
+        return self.prepare_waveform(load_audio(Path(path)), keep_wave=keep_wave)
+
+    # ------------------------------------------------------------ model side
+    def encoder_states(self, features: np.ndarray):
+        """Frozen encoder: (N, n_mels, 3000) → torch (N, 1500, d_model) float32 on the device."""
+        import torch
+
+        from livi_cli.model.device import autocast
+
+        encoder, _ = self._models_on_device()
+        x = torch.from_numpy(np.ascontiguousarray(features)).to(self.device)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            return encoder(x).last_hidden_state.float()
+
+    def encode_windows(self, features: np.ndarray) -> np.ndarray:
+        """(N, n_mels, 3000) → (N, D) unit-norm window embeddings, in batches of batch_size."""
+        import torch
+
+        _, head = self._models_on_device()
+        dim = head.config.dim_embed
+        out = np.zeros((len(features), dim), np.float32)
+        bs = max(1, int(self.settings.batch_size))
+        for i in range(0, len(features), bs):
+            states = self.encoder_states(features[i : i + bs])
+            with torch.inference_mode():  # the head is small: fp32 keeps it exact
+                out[i : i + bs] = head(states).cpu().numpy()
+        return out
+
+    def encode(self, prepared: list[Prepared]) -> list[TrackEmbedding]:
+        """Embed several prepared tracks, batching their windows together."""
+        counts = [len(p.spans) for p in prepared]
+        feats = [p.features for p in prepared if len(p.spans)]
+        if feats:
+            windows = self.encode_windows(np.concatenate(feats))
+        else:
+            windows = np.zeros((0, self.identity.dim), np.float32)
+        results, at = [], 0
+        for p, n in zip(prepared, counts):
+            w = windows[at : at + n]
+            at += n
+            results.append(TrackEmbedding(
+                vector=track_vector(w), windows=w, spans=p.spans, segments=p.segments,
+                mean_vocalness=p.mean_vocalness, instrumental=p.instrumental, duration=p.duration,
+            ))
+        return results
+
+    def embed_waveform(self, wave: np.ndarray) -> TrackEmbedding:
+        return self.encode([self.prepare_waveform(wave)])[0]
+
+    def embed_path(self, path: str | os.PathLike) -> TrackEmbedding:
+        return self.encode([self.prepare_path(path)])[0]
