@@ -46,7 +46,7 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
 def _read_soundfile(path: Path, sr: int) -> np.ndarray:
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as f:
+    with sf.SoundFile(os.fsencode(path)) as f:  # bytes: names that are not valid UTF-8 open too
         if f.frames == 0:
             raise AudioReadError(path, "zero duration (no audio frames)")
         res = _Resampler(f.samplerate, sr)
