@@ -81,7 +81,12 @@ class Embedder:
 
     # ------------------------------------------------------------ models
     def check_models(self) -> None:
-        """Raise ModelMissingError now (before any work) if a model cannot be found."""
+        """Raise now (before any work) if a model cannot be found or a setting is unusable."""
+        from livi_cli.vocals import get_detector
+        from livi_cli.model.device import resolve_device, resolve_precision
+
+        get_detector(self.settings.vocal_detector)
+        resolve_precision(self.settings.precision, resolve_device(self.settings.device))
         if not self._injected:
             from livi_cli.model.registry import resolve_head, resolve_whisper
 
