@@ -82,11 +82,14 @@ class Embedder:
     # ------------------------------------------------------------ models
     def check_models(self) -> None:
         """Raise now (before any work) if a model cannot be found or a setting is unusable."""
-        from livi_cli.vocals import get_detector
-        from livi_cli.model.device import resolve_device, resolve_precision
+        from livi_cli.errors import ConfigError
+        from livi_cli.model.device import check_names
+        from livi_cli.vocals import available_detectors
 
-        get_detector(self.settings.vocal_detector)
-        resolve_precision(self.settings.precision, resolve_device(self.settings.device))
+        check_names(self.settings.device, self.settings.precision)
+        detector = (self.settings.vocal_detector or "default").strip().lower()
+        if detector not in available_detectors():
+            raise ConfigError(f"unknown vocal detector '{detector}': choose one of {', '.join(available_detectors())}")
         if not self._injected:
             from livi_cli.model.registry import resolve_head, resolve_whisper
 
@@ -101,14 +104,11 @@ class Embedder:
                 dim = self._head.config.dim_embed
                 self._identity = ModelIdentity("in-memory", "none", f"{id(self._head):016x}", dim)
             else:
-                from livi_cli.model.registry import head_sha256, resolve_head, resolve_whisper
+                from livi_cli.model.registry import head_info, resolve_head, resolve_whisper
 
                 loc = resolve_whisper(self.settings)
-                head_path = resolve_head(self.settings)
-                from livi_cli.model.checkpoint import validate_head_file
-
-                dim = validate_head_file(head_path).dim_embed
-                self._identity = ModelIdentity(loc.source, loc.revision, head_sha256(head_path), dim)
+                digest, dim = head_info(resolve_head(self.settings), self.settings)
+                self._identity = ModelIdentity(loc.source, loc.revision, digest, dim)
         return self._identity
 
     def _load(self) -> None:

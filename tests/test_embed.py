@@ -73,3 +73,27 @@ def test_head_whisper_dimension_mismatch_is_clear(tiny_env, golden, monkeypatch,
     monkeypatch.setenv("LIVI_HEAD", str(wrong))
     with pytest.raises(CheckpointError, match="32-d"):
         Embedder().embed_path(make_audio("ok2.wav", seconds=2))
+
+
+def test_bad_settings_fail_before_any_work(tiny_env, monkeypatch):
+    from livi_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="vocal detector 'nope'"):
+        Embedder(vocal_detector="nope").check_models()
+    with pytest.raises(ConfigError, match="--precision"):
+        Embedder(precision="int8").check_models()
+    with pytest.raises(ConfigError, match="--device"):
+        Embedder(device="tpu").check_models()
+
+
+def test_head_identity_cached_without_torch(tiny_env, tiny_head_path):
+    import subprocess
+    import sys
+
+    Embedder().identity  # fills the cache under LIVI_HOME
+    code = ("import sys; from livi_cli.embed import Embedder; k = Embedder().identity.key(); "
+            "print(k); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    key, torch_loaded = out.stdout.split()
+    assert key == Embedder().identity.key()
+    assert torch_loaded == "False"

@@ -11,12 +11,18 @@ import subprocess
 import sys
 from functools import lru_cache
 
-import torch
-
 from livi_cli.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
+
+
+def check_names(device: str, precision: str) -> None:
+    """Validate the spelling of --device/--precision without importing torch (fast fail)."""
+    if (device or "auto").lower().split(":")[0] not in DEVICE_TYPES:
+        raise ConfigError(f"--device: unknown device '{device}' (use auto, cpu, cuda, cuda:N or mps)")
+    if (precision or "auto").lower() not in PRECISIONS:
+        raise ConfigError(f"--precision: unknown value '{precision}' (use {', '.join(PRECISIONS)})")
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +45,9 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def resolve_device(name: str = "auto") -> torch.device:
+def resolve_device(name: str = "auto"):
+    import torch
+
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -58,7 +66,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device) -> str:
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision: unknown value '{precision}' (use {', '.join(PRECISIONS)})")
@@ -71,8 +79,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str):
+def autocast(device, precision: str):
     """Mixed-precision context for the encoder (weights stay fp32; matmuls run in the low dtype)."""
+    import torch
+
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -53,19 +53,36 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def head_sha256(path: Path) -> str:
-    """sha256 of a head file, cached in its sidecar by (size, mtime) so loads don't rehash 128 MB."""
-    from livi_cli.model.checkpoint import sha256_file
+def head_info(path: Path, settings: Settings) -> tuple[str, int]:
+    """(sha256, embedding dim) of a head file.
 
+    Cached in ``<models>/head-cache.json`` by (path, size, mtime) so a rescan of an unchanged library
+    neither re-hashes 128 MB nor imports torch to read the head's dimensions.
+    """
     st = path.stat()
-    side = _sidecar(path)
+    key = str(path.resolve())
+    cache_file = settings.models_dir / "head-cache.json"
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-        if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns:
-            return meta["sha256"]
-    except (OSError, ValueError, KeyError):
-        pass
-    return sha256_file(path)
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(key)
+    if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+        return entry["sha256"], int(entry["dim"])
+    from livi_cli.model.checkpoint import sha256_file, validate_head_file  # imports torch: cache misses only
+
+    dim = validate_head_file(path).dim_embed
+    digest = sha256_file(path)
+    cache[key] = {"sha256": digest, "dim": dim, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="head-cache.", dir=cache_file.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(cache, f, indent=1)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only data dir only costs a re-hash next time
+    return digest, dim
 
 
 def resolve_head(settings: Settings) -> Path:
