@@ -53,7 +53,7 @@ def models_status(s: Settings, verify: bool = False) -> list[dict]:
     row = {"name": reg.HEAD, "kind": "head", "required": True, "licence": hm["licence"], "hint": hm["install"]}
     try:
         path = reg.resolve_head(s)
-        digest = reg.head_sha256(path)
+        digest, _ = reg.head_info(path, s)
         status = "present"
         if verify and not s.head:
             ok = reg.verify_installed_head(s)
@@ -97,7 +97,6 @@ def scan(paths, s: Settings, *, force: bool = False, dry_run: bool = False, limi
     Missing models stop it before any work (ModelMissingError); a second writer gets LibraryLockedError.
     A dry run needs no model and takes no lock: it reports what a scan would do.
     """
-    from livi_cli.errors import ModelMissingError
     from livi_cli.library.lock import WriterLock
     from livi_cli.library.scan import run_scan
 
@@ -106,7 +105,7 @@ def scan(paths, s: Settings, *, force: bool = False, dry_run: bool = False, limi
             from livi_cli.embed import Embedder
 
             key = (embedder or Embedder(s)).identity.key()
-        except ModelMissingError:
+        except LiviError:  # missing or unreadable model
             key = None  # without a model a dry run cannot tell whether a model change forces re-embedding
         return run_scan(paths, s.library, None, dry_run=True, force=force, limit=limit, workers=workers,
                         progress=progress, model_key=key)
@@ -156,3 +155,59 @@ def status(s: Settings) -> dict:
         )
     out["model_matches"] = out["configured_model"] is None or out["model_key"] in (None, out["configured_model"])
     return out
+
+
+# ---------------------------------------------------------------- clusters / duplicates (groups/)
+def _groups_catalog(s: Settings, *, need_model: bool):
+    """The catalog opened read-only, refusing an empty library or one built with another model.
+
+    need_model=False (duplicates: fingerprints do not depend on the model) skips the model check
+    only when the configured model cannot be resolved at all; a *different* model still refuses."""
+    from livi_cli.errors import LibraryError, ModelMismatchError
+    from livi_cli.library.catalog import Catalog
+
+    cat = Catalog.open(s.library, readonly=True)
+    try:
+        if not any(n for status, n in cat.counts().items() if status != "removed"):
+            raise LibraryError(f"the library at {s.library} is empty (run `livi scan PATH` first)")
+        stored = cat.model_key()
+        try:
+            current = current_model_key(s)
+        except LiviError:
+            if need_model:
+                raise
+            current = None
+        if stored and current and stored != current:
+            raise ModelMismatchError(
+                f"the library at {s.library} was built with another model ({stored}) than the configured one "
+                f"({current}); run `livi scan` again to re-embed, or select the old model")
+    except BaseException:
+        cat.close()
+        raise
+    return cat
+
+
+def clusters(s: Settings, *, min_similarity: float | None = None, min_size: int = 2, limit: int | None = None,
+             query: str | None = None, include_duplicates: bool = False, prefer=()) -> list:
+    """Cover clusters of the library (groups.clusters.ClusterReport list), from stored vectors only."""
+    from livi_cli.errors import LibraryError
+    from livi_cli.groups.clusters import DEFAULT_MIN_SIMILARITY, build_reports
+
+    with _groups_catalog(s, need_model=True) as cat:
+        ids, vecs = cat.embeddings()
+        if not ids:
+            raise LibraryError(f"the library at {s.library} has no embedded tracks (all failed or instrumental)")
+        tracks = cat.tracks_by_id(ids)
+    return build_reports(ids, vecs, tracks, min_similarity=DEFAULT_MIN_SIMILARITY if min_similarity is None
+                         else min_similarity, min_size=min_size, limit=limit, query=query,
+                         include_duplicates=include_duplicates, prefer=prefer)
+
+
+def duplicates(s: Settings, *, prefer=(), limit: int | None = None) -> list:
+    """Copies of the same recording (groups.duplicates.DuplicateGroup list), best copy first in each."""
+    from livi_cli.groups.duplicates import find_duplicates
+
+    with _groups_catalog(s, need_model=False) as cat:
+        tracks = [t for t in cat.active_tracks() if t.status != "failed" or t.content_hash]
+    groups = find_duplicates(tracks, prefer=prefer)
+    return groups[:limit] if limit else groups

@@ -51,3 +51,11 @@ class ModelMismatchError(LibraryError):
 
 class ConfigError(LiviError):
     """A setting (config file, env var or option) has an invalid value."""
+
+
+class EvalError(LiviError):
+    """Evaluation input is unusable: bad metadata CSV, missing embeddings, mismatched labels."""
+
+
+class TrainingError(LiviError):
+    """Training data or options are unusable (bad metadata, shard folder, text model, split)."""

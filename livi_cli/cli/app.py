@@ -24,7 +24,12 @@ app = typer.Typer(
 # Each module exposes register(app). Order here is the order in `livi --help`.
 REGISTERED = [
     "livi_cli.cli.models_cmd",
+    "livi_cli.cli.scan_cmd",
+    "livi_cli.cli.search_cmd",
+    "livi_cli.cli.groups_cmd",
+    "livi_cli.cli.status_cmd",
     "livi_cli.cli.eval_cmd",
+    "livi_cli.cli.train_cmd",
 ]
 
 
