@@ -8,6 +8,7 @@ mix down to mono and resample with soxr.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,7 @@ def _short(exc: BaseException, path: Path | None = None) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if path is not None:
         text = text.replace(f": '{path}'", "").replace(str(path), "<file>")
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)  # FFmpeg's error numbers mean nothing to a user
     return text[:200]
 
 

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from livi_cli.cli.options import BatchSizeOpt, DeviceOpt, HeadOpt, PrecisionOpt, VocalDetectorOpt, WhisperOpt
+
 METRIC_ROWS = [  # (key, label, format)
     ("MR1", "MR1 (lower is better)", "{:.2f}"),
     ("HR1", "HR@1", "{:.4f}"),
@@ -53,12 +55,12 @@ def eval_command(
     k: int = typer.Option(100, "--k", min=1, help="Ranking cut-off: HR@k is reported besides HR@1/10/100."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout instead of a table."),
     per_query: Optional[Path] = typer.Option(None, "--per-query", help="Write each query's first relevant rank and top false positive to this CSV."),
-    whisper: Optional[str] = typer.Option(None, "--whisper", help="Whisper hub id or local directory (env LIVI_WHISPER)."),
-    head: Optional[str] = typer.Option(None, "--head", help="Head checkpoint file (env LIVI_HEAD)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | mps (when embedding audio)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | bf16 | fp16 (when embedding audio)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per encoder batch."),
-    vocal_detector: Optional[str] = typer.Option(None, "--vocal-detector", help="Vocal detector (when embedding audio)."),
+    whisper: Optional[str] = WhisperOpt,
+    head: Optional[str] = HeadOpt,
+    device: Optional[str] = DeviceOpt,
+    precision: Optional[str] = PrecisionOpt,
+    batch_size: Optional[int] = BatchSizeOpt,
+    vocal_detector: Optional[str] = VocalDetectorOpt,
 ) -> None:
     from livi_cli import eval_inputs as ei
     from livi_cli.config import load_settings

@@ -10,7 +10,8 @@ from typing import List, Optional
 
 import typer
 
-from livi_cli.cli.scan_cmd import LibraryOpt
+from livi_cli.cli.options import HeadOpt, LibraryOpt, WhisperOpt
+
 
 CLUSTER_COLUMNS = ("cluster_id", "cluster_size", "track_id", "path", "title", "artist", "album", "duration",
                    "similarity_to_medoid", "duplicate_of")
@@ -22,8 +23,6 @@ ExportOpt = typer.Option(None, "--export", help="Write csv or json instead of ta
 OutputOpt = typer.Option(None, "--output", "-o", help="File for --export (default: stdout).")
 PreferOpt = typer.Option(None, "--prefer", help="Among otherwise equal copies keep the one under this folder "
                          "(repeatable).")
-WhisperOpt = typer.Option(None, "--whisper", help="Whisper hub id or local directory (env LIVI_WHISPER).")
-HeadOpt = typer.Option(None, "--head", help="Head checkpoint file (env LIVI_HEAD).")
 TABLE_CAP = 200  # tables without --limit stop here: 24k Rich tables take minutes and nobody reads them
 
 

@@ -6,10 +6,10 @@ from typing import Optional
 
 import typer
 
+from livi_cli.cli.options import HeadOpt, WhisperOpt
+
 models_app = typer.Typer(help="Show, install and download the models livi uses.", no_args_is_help=False)
 
-WhisperOpt = typer.Option(None, "--whisper", help="Whisper hub id or local directory (env LIVI_WHISPER).")
-HeadOpt = typer.Option(None, "--head", help="Head checkpoint file (env LIVI_HEAD).")
 
 
 @models_app.callback(invoke_without_command=True)

@@ -6,8 +6,8 @@ from typing import List, Optional
 
 import typer
 
-LibraryOpt = typer.Option(None, "--library", help="Library folder (catalog + index). Env LIVI_LIBRARY; "
-                          "default <data dir>/library (LIVI_HOME).")
+from livi_cli.cli.options import BatchSizeOpt, DeviceOpt, HeadOpt, LibraryOpt, PrecisionOpt, VocalDetectorOpt, WhisperOpt
+
 
 
 class RichProgress:
@@ -67,14 +67,14 @@ def scan(
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Embed at most N new/changed files (a quick trial)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     library: Optional[Path] = LibraryOpt,
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps (env LIVI_DEVICE)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="auto | fp32 | bf16 | fp16."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Windows per encoder batch."),
-    vocal_detector: Optional[str] = typer.Option(None, "--vocal-detector", help="Vocal detector ('none': plain 30 s windows)."),
+    device: Optional[str] = DeviceOpt,
+    precision: Optional[str] = PrecisionOpt,
+    batch_size: Optional[int] = BatchSizeOpt,
+    vocal_detector: Optional[str] = VocalDetectorOpt,
     vocal_threshold: Optional[float] = typer.Option(None, "--vocal-threshold", help="Vocalness above which a segment is sung."),
     include_instrumental: Optional[bool] = typer.Option(None, "--include-instrumental", help="Embed instrumental tracks too (plain windows)."),
-    whisper: Optional[str] = typer.Option(None, "--whisper", help="Whisper hub id or local directory (env LIVI_WHISPER)."),
-    head: Optional[str] = typer.Option(None, "--head", help="Head checkpoint file (env LIVI_HEAD)."),
+    whisper: Optional[str] = WhisperOpt,
+    head: Optional[str] = HeadOpt,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Decode/feature threads running ahead of the encoder."),
 ) -> None:
     """Scan folders into the library: new and changed files are embedded, moved files keep their

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from livi_cli.cli.scan_cmd import LibraryOpt
+from livi_cli.cli.options import HeadOpt, LibraryOpt, WhisperOpt
+
 
 
 def find_covers(
@@ -17,8 +18,8 @@ def find_covers(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     library: Optional[Path] = LibraryOpt,
     device: Optional[str] = typer.Option(None, "--device", help="Device for embedding a file from outside the library."),
-    whisper: Optional[str] = typer.Option(None, "--whisper", help="Whisper hub id or local directory (env LIVI_WHISPER)."),
-    head: Optional[str] = typer.Option(None, "--head", help="Head checkpoint file (env LIVI_HEAD)."),
+    whisper: Optional[str] = WhisperOpt,
+    head: Optional[str] = HeadOpt,
 ) -> None:
     """Rank library tracks by LIVI similarity to FILE: the file itself is left out and exact copies of it
     are marked. A file from outside the library is embedded on the fly (kept only with --add)."""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from livi_cli.cli.scan_cmd import LibraryOpt
+from livi_cli.cli.options import LibraryOpt
 
 
 def status(

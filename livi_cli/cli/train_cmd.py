@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
+from livi_cli.cli.options import DeviceOpt, PrecisionOpt
+
 train_app = typer.Typer(help="Train your own LIVI head on your own labelled music.", no_args_is_help=True)
 
-DeviceOpt = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (env LIVI_DEVICE).")
-PrecisionOpt = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16 (env LIVI_PRECISION).")
 
 
 def _floats(text: str, option: str) -> tuple[float, ...]:
