@@ -17,6 +17,8 @@ from livi_cli import constants as C
 from livi_cli.config import Settings, load_settings
 from livi_cli.vocals import Segment, Span, analyse, cut_windows
 
+MEL_CHUNK = 8  # windows per feature-extractor call: bounds a prepare worker's transient memory
+
 
 @dataclass(frozen=True)
 class ModelIdentity:
@@ -62,6 +64,17 @@ def track_vector(windows: np.ndarray) -> np.ndarray | None:
     return (mean / norm).astype(np.float32) if norm > 0 else None
 
 
+def _size_mismatch(head_dim: int, d_model: int) -> str:
+    return f"head expects {head_dim}-d encoder states but the Whisper model gives {d_model}-d"
+
+
+def _check_dims(encoder, head) -> None:
+    from livi_cli.errors import CheckpointError
+
+    if head.config.dim_whisper != encoder.config.d_model:
+        raise CheckpointError(_size_mismatch(head.config.dim_whisper, encoder.config.d_model))
+
+
 class Embedder:
     def __init__(self, settings: Settings | None = None, *, whisper_model=None, feature_extractor=None,
                  head_model=None, **overrides):
@@ -74,7 +87,8 @@ class Embedder:
         self._features = feature_extractor
         self._head = head_model
         self._injected = whisper_model is not None and head_model is not None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # encoder/head loading and moving them to the device
+        self._features_lock = threading.Lock()  # separate: prepare workers never wait for the encoder to load
         self._device = None
         self._precision = None
         self._identity: ModelIdentity | None = None
@@ -82,19 +96,25 @@ class Embedder:
     # ------------------------------------------------------------ models
     def check_models(self) -> None:
         """Raise now (before any work) if a model cannot be found or a setting is unusable."""
-        from livi_cli.errors import ConfigError
         from livi_cli.model.device import check_names
-        from livi_cli.vocals import available_detectors
+        from livi_cli.vocals import get_detector
 
         check_names(self.settings.device, self.settings.precision)
-        detector = (self.settings.vocal_detector or "default").strip().lower()
-        if detector not in available_detectors():
-            raise ConfigError(f"unknown vocal detector '{detector}': choose one of {', '.join(available_detectors())}")
+        get_detector(self.settings.vocal_detector)  # ConfigError for an unknown name; loads no weights
         if not self._injected:
-            from livi_cli.model.registry import resolve_head, resolve_whisper
+            import json
 
-            resolve_whisper(self.settings)
-            resolve_head(self.settings)
+            from livi_cli.errors import CheckpointError
+            from livi_cli.model.registry import head_input_dim, resolve_head, resolve_whisper
+
+            loc = resolve_whisper(self.settings)
+            head_dim = head_input_dim(resolve_head(self.settings), self.settings)
+            try:  # both sizes come from small files (config.json, the head cache): no weights load
+                d_model = json.loads((loc.directory / "config.json").read_text(encoding="utf-8"))["d_model"]
+            except (OSError, ValueError, KeyError):
+                return  # unusual config: the check at load time still applies
+            if head_dim != d_model:
+                raise CheckpointError(_size_mismatch(head_dim, d_model))
 
     @property
     def identity(self) -> ModelIdentity:
@@ -112,35 +132,31 @@ class Embedder:
         return self._identity
 
     def _load(self) -> None:
+        """Encoder and head (the feature extractor loads on its own: see `feature_extractor`)."""
         with self._lock:
-            if self._encoder is not None and self._head is not None and self._features is not None:
+            if self._encoder is not None and self._head is not None:
                 return
             from livi_cli.model.checkpoint import load_head
             from livi_cli.model.registry import resolve_head, resolve_whisper
-            from livi_cli.model.whisper import load_encoder, load_feature_extractor
+            from livi_cli.model.whisper import load_encoder
 
-            loc = resolve_whisper(self.settings)
-            if self._features is None:
-                self._features = load_feature_extractor(loc.directory)
-            if self._encoder is None:
-                self._encoder = load_encoder(loc.directory)
-            if self._head is None:
-                self._head = load_head(resolve_head(self.settings))
-            self._check_dims()
-
-    def _check_dims(self) -> None:
-        from livi_cli.errors import CheckpointError
-
-        d_model = self._encoder.config.d_model
-        if self._head.config.dim_whisper != d_model:
-            raise CheckpointError(
-                f"head expects {self._head.config.dim_whisper}-d encoder states but the Whisper model gives {d_model}-d"
-            )
+            encoder = load_encoder(resolve_whisper(self.settings).directory) if self._encoder is None else self._encoder
+            head = load_head(resolve_head(self.settings)) if self._head is None else self._head
+            _check_dims(encoder, head)
+            # Kept only once they fit together: a mismatch must raise on every call, not just the first.
+            self._encoder, self._head = encoder, head
 
     @property
     def feature_extractor(self):
+        """Loaded alone (a few kB): the scan's prepare workers need it, and must neither wait for the
+        multi-GB encoder to load nor fail because of a problem with the encoder or the head."""
         if self._features is None:
-            self._load()
+            with self._features_lock:
+                if self._features is None:
+                    from livi_cli.model.registry import resolve_whisper
+                    from livi_cli.model.whisper import load_feature_extractor
+
+                    self._features = load_feature_extractor(resolve_whisper(self.settings).directory)
         return self._features
 
     @property
@@ -148,8 +164,9 @@ class Embedder:
         if self._device is None:
             from livi_cli.model.device import resolve_device, resolve_precision
 
-            self._device = resolve_device(self.settings.device)
-            self._precision = resolve_precision(self.settings.precision, self._device)
+            device = resolve_device(self.settings.device)
+            self._precision = resolve_precision(self.settings.precision, device)
+            self._device = device  # last: a thread that sees the device also sees its precision
         return self._device
 
     @property
@@ -176,13 +193,26 @@ class Embedder:
         out = self.feature_extractor(list(windows), sampling_rate=C.SAMPLE_RATE, return_tensors="np")
         return out["input_features"].astype(np.float32, copy=False)
 
+    def span_features(self, wave: np.ndarray, spans: list[Span]) -> np.ndarray:
+        """Log-mel of `spans` cut from `wave`, MEL_CHUNK windows at a time.
+
+        The feature extractor holds several copies of its input (padding, STFT, power): in one call,
+        64 windows peaked at 950 MB over the features themselves, in chunks of 8 at 30 MB. That is per
+        prepare worker, and a track may have up to `max_windows` windows (or any number with 0).
+        Each window's log-mel is computed independently, so chunking does not change the values.
+        """
+        out = np.empty((len(spans), self.feature_extractor.feature_size, C.MEL_FRAMES), np.float32)
+        for i in range(0, len(spans), MEL_CHUNK):
+            out[i : i + MEL_CHUNK] = self.log_mel(cut_windows(wave, spans[i : i + MEL_CHUNK]))
+        return out
+
     def prepare_waveform(self, wave: np.ndarray, keep_wave: bool = False) -> Prepared:
         s = self.settings
         plan = analyse(
             wave, s.vocal_detector, threshold=s.vocal_threshold, instrumental_threshold=s.instrumental_threshold,
             max_windows=s.max_windows, include_instrumental=s.include_instrumental,
         )
-        features = self.log_mel(cut_windows(wave, plan.spans))
+        features = self.span_features(wave, plan.spans)
         return Prepared(
             duration=len(wave) / C.SAMPLE_RATE, spans=list(plan.spans), segments=list(plan.segments),
             mean_vocalness=plan.mean_vocalness, instrumental=plan.instrumental, features=features,

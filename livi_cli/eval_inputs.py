@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,9 @@ class Embedded:
 
 def parse_variant(text: str) -> Variant:
     """`name:key=value,...` (or just `key=value,...`, named after its values)."""
-    name, _, spec = text.partition(":") if ":" in text else ("", "", text)
+    name, sep, spec = text.partition(":")
+    if not sep or "=" in name:  # no name: the colon (if any) belongs to a value, e.g. device=cuda:0
+        name, spec = "", text
     settings: dict = {}
     aggregation = "mean"
     for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -87,7 +90,9 @@ def read_metadata(csv_path: Path, audio_root: Path | None = None) -> Metadata:
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = list(reader)
+            # keys and cells stripped once ("id, clique, e0" is common in hand-written CSVs); cells
+            # beyond the header (key None, e.g. a trailing comma) are ignored
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise EvalError(f"{csv_path}: cannot read the metadata CSV: {exc}") from exc
     clique_col = next((c for c in CLIQUE_COLUMNS if c in header), None)
@@ -102,7 +107,6 @@ def read_metadata(csv_path: Path, audio_root: Path | None = None) -> Metadata:
     root = Path(audio_root) if audio_root else csv_path.parent
     ids, cliques, paths = [], [], []
     for line, row in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         ident = row.get("id") or row.get("path", "")
         if not ident or not row.get(clique_col):
             raise EvalError(f"{csv_path}: line {line}: empty id or {clique_col}")
@@ -158,26 +162,41 @@ def from_columns(meta: Metadata) -> Embedded:
 def from_file(meta: Metadata, path: Path) -> Embedded:
     """Load an .npz keyed by id (or ids+embeddings arrays) or an .npy in CSV row order."""
     path = Path(path)
+    # never unpickle: the file may come from anywhere. np.load reads .npz members lazily, so the
+    # table is built inside the try: a damaged zip, an empty file or an object array all end here
     try:
-        data = np.load(path, allow_pickle=False)  # never unpickle: the file may come from anywhere
-    except (OSError, ValueError) as exc:
-        raise EvalError(f"{path}: cannot read embeddings: {exc}") from exc
-    if isinstance(data, np.ndarray):
-        if data.ndim != 2 or len(data) != len(meta.ids):
-            raise EvalError(f"{path}: expected an (N, D) array with N = {len(meta.ids)} CSV rows, got {data.shape}")
-        return Embedded(keep=list(range(len(data))), vectors=list(data), windows=[None] * len(data))
-    with data:
-        if "ids" in data.files and "embeddings" in data.files:
-            table = dict(zip((str(i) for i in data["ids"]), data["embeddings"]))
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            table = None
         else:
-            table = {name: data[name] for name in data.files}
+            with data:
+                if "ids" in data.files and "embeddings" in data.files:
+                    table = _id_table(path, data["ids"], data["embeddings"])
+                else:
+                    table = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise EvalError(f"{path}: cannot read embeddings: {exc}") from exc
+    if table is None:
+        if data.ndim != 2 or len(data) != len(meta.ids) or data.dtype.kind not in "biuf":
+            raise EvalError(f"{path}: expected a numeric (N, D) array with N = {len(meta.ids)} CSV rows, "
+                            f"got {data.dtype} {data.shape}")
+        return Embedded(keep=list(range(len(data))), vectors=list(data), windows=[None] * len(data))
     out = Embedded(keep=[], vectors=[], windows=[])
+    dim = None
     for i, ident in enumerate(meta.ids):
         arr = table.get(ident)
         if arr is None:
             out.skipped["missing"].append(i)
             continue
-        arr = np.asarray(arr, dtype=np.float64)
+        try:
+            arr = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise EvalError(f"{path}: entry {ident!r} is not numeric: {exc}") from exc
+        # every entry must share one dimension: (D,) or (W, D); anything else cannot be compared
+        if arr.ndim not in (1, 2) or (dim is not None and arr.shape[-1] != dim):
+            want = "(D,) or (windows, D)" if dim is None else f"({dim},) or (windows, {dim})"
+            raise EvalError(f"{path}: entry {ident!r} has shape {arr.shape}, expected {want}")
+        dim = arr.shape[-1]
         if arr.ndim == 2 and len(arr) == 0:
             out.skipped["instrumental"].append(i)  # no windows: nothing sung was embedded
             continue
@@ -185,6 +204,14 @@ def from_file(meta: Metadata, path: Path) -> Embedded:
         out.vectors.append(_unit(arr.mean(axis=0)) if arr.ndim == 2 else arr)
         out.windows.append(arr if arr.ndim == 2 else None)
     return out
+
+
+def _id_table(path: Path, ids: np.ndarray, embeddings: np.ndarray) -> dict:
+    """id → vector from parallel `ids` / `embeddings` arrays (byte-string ids, as some tools write them,
+    are decoded so they match the CSV's text ids)."""
+    if ids.ndim != 1 or len(ids) != len(embeddings):
+        raise EvalError(f"{path}: 'ids' {ids.shape} and 'embeddings' {embeddings.shape} do not have one row per id")
+    return {(i.decode("utf-8", "replace") if isinstance(i, bytes) else str(i)): e for i, e in zip(ids, embeddings)}
 
 
 def from_catalog(meta: Metadata, library: Path, want_windows: bool) -> Embedded:
@@ -248,11 +275,7 @@ def compute(meta: Metadata, embedder, batch_tracks: int = 8, progress=None) -> E
         if progress is not None:
             progress(i + 1)
     if pending:
-        flush()
-    order = np.argsort(out.keep, kind="stable")  # keep CSV order however batches finished
-    out.keep = [out.keep[j] for j in order]
-    out.vectors = [out.vectors[j] for j in order]
-    out.windows = [out.windows[j] for j in order]
+        flush()  # batches are flushed in row order, so `keep` is already in CSV order
     return out
 
 
@@ -260,8 +283,7 @@ def compute(meta: Metadata, embedder, batch_tracks: int = 8, progress=None) -> E
 @dataclass
 class VariantResult:
     variant: Variant
-    metrics: dict
-    skipped: dict[str, int]
+    metrics: dict  # also skipped_<reason> counts
     keep: list[int]  # metadata rows that took part; report indices refer to this list
     report: object  # evaluate.RetrievalReport
     errors: dict[int, str] = field(default_factory=dict)  # unreadable rows and why
@@ -348,7 +370,7 @@ def _score(meta: Metadata, v: Variant, emb: Embedded, source: str, k: int) -> Va
         report = evaluate_retrieval(np.vstack(emb.vectors), cliques, k=k)
     metrics = dict(report.metrics)
     metrics.update({f"skipped_{r}": n for r, n in skipped.items()})
-    return VariantResult(variant=v, metrics=metrics, skipped=skipped, keep=emb.keep, report=report,
+    return VariantResult(variant=v, metrics=metrics, keep=emb.keep, report=report,
                          errors=emb.errors)
 
 

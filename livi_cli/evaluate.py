@@ -88,6 +88,8 @@ def evaluate_retrieval(embeddings: np.ndarray, cliques: Sequence, k: int = 100,
 def evaluate_windows(windows: Sequence[np.ndarray], cliques: Sequence, k: int = 100) -> RetrievalReport:
     """Max aggregation: track-to-track similarity = the highest cosine over all pairs of their windows."""
     _check_lengths(len(windows), cliques)
+    if not len(windows):  # like evaluate_retrieval on (0, D): no query, NaN metrics
+        return rank_report(lambda rows: np.zeros((len(rows), 0)), clique_codes([]), k=k)
     if any(len(w) == 0 for w in windows):
         raise EvalError("max aggregation needs at least one window per track")
     flat = normalise(np.concatenate([np.asarray(w).reshape(len(w), -1) for w in windows]))

@@ -97,3 +97,52 @@ def test_head_identity_cached_without_torch(tiny_env, tiny_head_path):
     key, torch_loaded = out.stdout.split()
     assert key == Embedder().identity.key()
     assert torch_loaded == "False"
+
+
+def test_head_mismatch_raises_every_time_and_spares_the_cpu_side(tiny_env, monkeypatch, make_audio):
+    from livi_cli.errors import CheckpointError
+    from livi_cli.model.checkpoint import save_head
+    from livi_cli.model.head import HeadConfig, LiviHead
+
+    path = make_audio("song.wav", seconds=2)
+    wrong = path.parent / "wrong.pt"
+    save_head(wrong, LiviHead(HeadConfig(dim_whisper=32, dim_hiddens=(16,), dim_embed=8)))
+    monkeypatch.setenv("LIVI_HEAD", str(wrong))
+    emb = Embedder()
+    prepared = emb.prepare_path(path)  # decode + windows + log-mel need neither encoder nor head
+    assert prepared.features.shape == (1, 128, C.MEL_FRAMES)
+    for _ in range(2):  # the scan retries track by track after a failed batch: same clear error each time
+        with pytest.raises(CheckpointError, match="32-d"):
+            emb.encode([prepared])
+
+
+def test_log_mel_in_chunks_equals_one_call(embedder):
+    from livi_cli.embed import MEL_CHUNK
+    from livi_cli.vocals import cut_windows
+
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(C.SAMPLE_RATE * 10)).astype(np.float32)
+    spans = [(i * 0.5, i * 0.5 + 3.0) for i in range(MEL_CHUNK + 3)]  # more windows than one chunk
+    np.testing.assert_array_equal(embedder.span_features(wave, spans), embedder.log_mel(cut_windows(wave, spans)))
+    assert embedder.span_features(wave, []).shape == (0, 128, C.MEL_FRAMES)
+
+
+def test_check_models_catches_a_head_for_another_whisper_without_torch(tiny_env, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from livi_cli.errors import CheckpointError
+    from livi_cli.model.checkpoint import save_head
+    from livi_cli.model.head import HeadConfig, LiviHead
+
+    Embedder().check_models()  # the matching tiny head passes
+    wrong = tmp_path / "wrong.pt"
+    save_head(wrong, LiviHead(HeadConfig(dim_whisper=32, dim_hiddens=(16,), dim_embed=8)))
+    monkeypatch.setenv("LIVI_HEAD", str(wrong))
+    with pytest.raises(CheckpointError, match="head expects 32-d encoder states .* gives 64-d"):
+        Embedder().check_models()  # before a scan starts, not once per track
+    code = ("import sys; from livi_cli.embed import Embedder\n"
+            "try:\n    Embedder().check_models()\nexcept Exception as exc:\n    print(type(exc).__name__)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["CheckpointError", "False"]  # the head cache answers: no torch import

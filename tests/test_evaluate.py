@@ -160,6 +160,13 @@ def test_no_queries_gives_nan_metrics():
     assert m["n_queries"] == 0 and np.isnan(m["MR1"])
 
 
+def test_empty_collection_gives_nan_metrics_for_both_aggregations():
+    from livi_cli.evaluate import evaluate_windows
+
+    for m in (retrieval_metrics(np.zeros((0, 4)), []), evaluate_windows([], []).metrics):
+        assert m["n_queries"] == 0 and m["n_items"] == 0 and np.isnan(m["MAP10"])
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.array([[1.0, 0.0], [0.0, 0.0]]), "row 1 is all zeros"),
     (np.array([[1.0, np.nan], [0.0, 1.0]]), "row 0 contains NaN"),

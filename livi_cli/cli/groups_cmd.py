@@ -5,6 +5,7 @@ machine-readable data to stdout or `--output PATH`. The CSV headers below are a 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List, Optional
 
@@ -34,14 +35,26 @@ def _cap_notice(shown: int, total: int, what: str) -> None:
 
 
 def _duration(seconds: float | None) -> str:
-    if not seconds:
+    if not seconds or not math.isfinite(seconds):  # a broken header can claim an infinite length
         return ""
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}:{s:02d}"
 
 
 def _round(x: float | None, digits: int) -> float | None:
-    return None if x is None else round(float(x), digits)
+    """Rounded for export; None (empty cell, JSON null) for a missing or non-finite value, which
+    JSON cannot represent."""
+    return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+
+def _export(fmt: str, columns, rows, json_data, output: Path | None, what: str) -> None:
+    """Write the CSV rows or the JSON document (both callables: only the chosen one is built)."""
+    from livi_cli import export as ex
+    from livi_cli.cli.console import info
+
+    ex.export(fmt, columns, rows() if fmt == "csv" else [], output, json_data=json_data() if fmt == "json" else None)
+    if output is not None and str(output) != "-":  # "-" is stdout: nothing was written to a file
+        info(f"wrote {what} to {output}")
 
 
 # ---------------------------------------------------------------- clusters
@@ -100,10 +113,8 @@ def clusters(
     reports = api.clusters(s, min_similarity=min_similarity, min_size=min_size, limit=limit, query=query,
                            include_duplicates=include_duplicates, prefer=prefer or ())
     if fmt:
-        rows = [_cluster_record(rep, row) for rep in reports for row in rep.rows]
-        ex.export(fmt, CLUSTER_COLUMNS, rows, output, json_data=_cluster_json(reports) if fmt == "json" else None)
-        if output:
-            info(f"wrote {len(reports)} clusters to {output}")
+        _export(fmt, CLUSTER_COLUMNS, lambda: [_cluster_record(rep, row) for rep in reports for row in rep.rows],
+                lambda: _cluster_json(reports), output, f"{len(reports)} clusters")
         return
     if not reports:
         info("no cover clusters found" + (f" matching '{query}'" if query else ""))
@@ -134,6 +145,14 @@ def _dup_record(group, member) -> dict:
             "tags_agree": group.tags_agree}
 
 
+def _dup_json(groups) -> list[dict]:
+    group_keys = ("group_id", "group_size", "keep_reason", "tags_agree")
+    return [{"group_id": g.group_id, "group_size": len(g.members), "keep_track_id": g.keeper.id,
+             "keep_reason": g.reason, "tags_agree": g.tags_agree,
+             "members": [{k: v for k, v in _dup_record(g, m).items() if k not in group_keys} for m in g.members]}
+            for g in groups]
+
+
 def _size(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:.1f} MB"
 
@@ -160,15 +179,8 @@ def duplicates(
     s = api.settings(library=library, whisper=whisper, head=head)
     groups = api.duplicates(s, prefer=prefer or (), limit=limit)
     if fmt:
-        rows = [_dup_record(g, m) for g in groups for m in g.members]
-        data = [{"group_id": g.group_id, "group_size": len(g.members), "keep_track_id": g.keeper.id,
-                 "keep_reason": g.reason, "tags_agree": g.tags_agree,
-                 "members": [{k: v for k, v in _dup_record(g, m).items()
-                              if k not in ("group_id", "group_size", "keep_reason", "tags_agree")}
-                             for m in g.members]} for g in groups]
-        ex.export(fmt, DUPLICATE_COLUMNS, rows, output, json_data=data if fmt == "json" else None)
-        if output:
-            info(f"wrote {len(groups)} duplicate groups to {output}")
+        _export(fmt, DUPLICATE_COLUMNS, lambda: [_dup_record(g, m) for g in groups for m in g.members],
+                lambda: _dup_json(groups), output, f"{len(groups)} duplicate groups")
         return
     if not groups:
         info("no duplicates found")

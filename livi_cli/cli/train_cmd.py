@@ -12,7 +12,6 @@ from livi_cli.cli.options import DeviceOpt, PrecisionOpt
 train_app = typer.Typer(help="Train your own LIVI head on your own labelled music.", no_args_is_help=True)
 
 
-
 def _floats(text: str, option: str) -> tuple[float, ...]:
     from livi_cli.errors import ConfigError
 
@@ -23,6 +22,15 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
     if not values:
         raise ConfigError(f"{option}: needs at least one value")
     return values
+
+
+def _betas(text: str) -> tuple[float, float]:
+    from livi_cli.errors import ConfigError
+
+    values = _floats(text, "--betas")
+    if len(values) != 2 or not all(0.0 <= v < 1.0 for v in values):
+        raise ConfigError(f"--betas: expected two numbers in [0, 1) such as 0.9,0.98, got '{text}'")
+    return values[0], values[1]
 
 
 @train_app.command("teacher")
@@ -60,6 +68,9 @@ def teacher(
     options = TeacherOptions(temperatures=_floats(temperatures, "--temperatures"), language=language, min_words=min_words,
                              store=store, shard_size=shard_size, batch_size=batch_size, max_new_tokens=max_new_tokens)
     from livi_cli.model.device import resolve_device
+    from livi_cli.vocals import get_detector
+
+    get_detector(settings.vocal_detector)  # an unknown name fails now, not in the first track's worker
 
     text = TextEncoder.load(text_model, trust_remote_code=trust_remote_code, pooling=pooling,
                             device=str(resolve_device(settings.device)))
@@ -125,10 +136,10 @@ def fit(
     from livi_cli.train.shards import ShardSet
     from livi_cli.train.trainer import FitConfig, Trainer
 
-    b = _floats(betas, "--betas")
+    b = _betas(betas)
     settings = load_settings(device=device, precision=precision)
     cfg = FitConfig(epochs=epochs, batch_size=batch_size, base_lr=lr, peak_lr=peak_lr, final_lr=final_lr,
-                    warmup_steps=warmup_steps, weight_decay=weight_decay, betas=(b[0], b[-1]), alpha=alpha,
+                    warmup_steps=warmup_steps, weight_decay=weight_decay, betas=b, alpha=alpha,
                     grad_clip=grad_clip or None, seed=seed, val_fraction=val_fraction, device=settings.device,
                     precision=settings.precision, hiddens=tuple(int(v) for v in _floats(hiddens, "--hiddens")) if hiddens else None,
                     init=str(init) if init else None, num_workers=num_workers, log_every=log_every)

@@ -8,9 +8,10 @@ close to two different songs would join them (single-link chaining). Here two cl
 * no member pair across them is below ``min_similarity - CHAIN_SLACK``.
 
 Merges happen best-first (a heap with lazy re-evaluation: a merged cluster's linkage to a neighbour
-is a weighted mean of the old linkages, so the highest stale entry is never below the true value and
-the order is exactly that of greedy average-linkage). With A~B, B~C but A≁C the pair {A,B} and C has
-a low average and a too-low minimum, so A and C stay apart.
+is a weighted mean of the old linkages, so a stale entry is re-checked before it is used; the order
+is that of greedy average-linkage except where the kNN cap pruned the stronger of two old linkages).
+With A~B, B~C but A≁C the pair {A,B} and C has a low average and a too-low minimum, so A and C stay
+apart.
 
 Candidate edges: every pair up to ``EXACT_MAX_N`` vectors (blocked matrix products); above, an
 inverted file (√N spherical k-means cells, each vector in its ``PROBES`` nearest) and every pair

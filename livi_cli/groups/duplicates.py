@@ -132,9 +132,7 @@ def find_duplicate_groups(cands: Sequence[Candidate], threshold: float = F.DUPLI
         fi, fj = fps[i], fps[j]
         if fi is None or fj is None or uf.find(int(i)) == uf.find(int(j)):
             continue
-        if not F.duration_ok(fi.duration, fj.duration):
-            continue
-        if F.match(fi, fj).similarity >= threshold:
+        if F.same_recording(fi, fj, threshold):
             uf.union(int(i), int(j))
     groups: dict[int, list[int]] = {}
     for i in range(n):
@@ -153,8 +151,13 @@ def is_lossless(codec: str | None, path: str | None = None) -> bool:
 
 
 def _under(path: str, prefixes: Sequence[Path]) -> bool:
+    """Is `path` inside one of the --prefer folders (relative or ~ folders as the user typed them)?"""
     p = os.path.abspath(path)
-    return any(p == str(pre) or p.startswith(str(pre).rstrip(os.sep) + os.sep) for pre in prefixes)
+    for pre in prefixes:
+        pre = os.path.abspath(os.path.expanduser(pre))
+        if p == pre or p.startswith(pre.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def keep_rank(track, prefer: Sequence[Path] = ()) -> tuple:
@@ -204,7 +207,6 @@ def _norm_title(t: str | None) -> str:
 
 def describe_groups(groups: Iterable[Sequence[int]], tracks: dict, prefer: Sequence[Path] = ()) -> list[DuplicateGroup]:
     """Attach rows, order members best copy first and say how each copy matches the kept one."""
-    prefer = [Path(os.path.abspath(p)) for p in prefer]
     out = []
     for gid, ids in enumerate(groups, start=1):
         rows = sorted((tracks[i] for i in ids), key=lambda t: keep_rank(t, prefer))

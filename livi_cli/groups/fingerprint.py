@@ -171,10 +171,13 @@ def _likely_offsets(wa: np.ndarray, wb: np.ndarray, max_offset: int) -> list[int
     return [int(r) - max_offset for r in best]
 
 
+def _as_fingerprint(x: Fingerprint | bytes) -> Fingerprint:
+    return decode(x) if isinstance(x, (bytes, bytearray, memoryview)) else x
+
+
 def match(a: Fingerprint | bytes, b: Fingerprint | bytes, max_offset: int = MAX_OFFSET_FRAMES) -> Match:
     """Best-offset comparison of two fingerprints (bytes are decoded first)."""
-    fa = decode(a) if isinstance(a, (bytes, bytearray, memoryview)) else a
-    fb = decode(b) if isinstance(b, (bytes, bytearray, memoryview)) else b
+    fa, fb = _as_fingerprint(a), _as_fingerprint(b)
     wa, wb = fa.words, fb.words
     best_ber, best_off = 0.5, 0
     min_overlap = max(MIN_OVERLAP_FRAMES, min(len(wa), len(wb)) // 2)
@@ -193,5 +196,6 @@ def similarity(a: bytes, b: bytes) -> float:
 
 
 def same_recording(a: Fingerprint | bytes, b: Fingerprint | bytes, threshold: float = DUPLICATE_SIMILARITY) -> bool:
-    m = match(a, b)
-    return m.duration_ok and m.similarity >= threshold
+    """Copies of one recording: durations agree (checked first, it is free) and the audio matches."""
+    fa, fb = _as_fingerprint(a), _as_fingerprint(b)
+    return duration_ok(fa.duration, fb.duration) and match(fa, fb).similarity >= threshold

@@ -125,6 +125,7 @@ class Catalog:
     def open(cls, library_dir: Path, *, readonly: bool = False) -> "Catalog":
         library_dir = Path(library_dir)
         db = library_dir / CATALOG_FILE
+        conn = None
         try:
             if readonly:
                 if not db.is_file():
@@ -142,11 +143,15 @@ class Catalog:
             conn.execute("PRAGMA foreign_keys=ON")
             cat = cls(conn, library_dir, readonly)
             cat._check_schema()
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"{db}: cannot open the catalog: {exc}") from exc
-        except OSError as exc:  # e.g. the library folder cannot be created
-            raise LibraryError(f"{library_dir}: cannot use as library folder: {exc.strerror or exc}") from exc
-        return cat
+            return cat
+        except BaseException as exc:
+            if conn is not None:  # a refused or damaged catalog must not leak its connection
+                conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise LibraryError(f"{db}: cannot open the catalog: {exc}") from exc
+            if isinstance(exc, OSError):  # e.g. the library folder cannot be created
+                raise LibraryError(f"{library_dir}: cannot use as library folder: {exc.strerror or exc}") from exc
+            raise
 
     def _check_schema(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -190,6 +195,20 @@ class Catalog:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every query inside sees one committed state, even while a scan commits
+        (WAL). Readers that combine several queries (ids, then their vectors) need it. Nests."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:  # an error inside may have ended it already
+                self.conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -400,10 +419,6 @@ class Catalog:
             "UPDATE tracks SET status = CASE WHEN (SELECT vector FROM embeddings WHERE track_id = tracks.id) "
             "IS NULL THEN 'instrumental' ELSE 'ok' END, error = NULL, updated_at = ? "
             "WHERE id = ? AND status = 'removed'", (time.time(), track_id))
-
-    def set_status(self, track_id: int, status: str, error: str | None = None) -> None:
-        self.conn.execute("UPDATE tracks SET status=?, error=?, updated_at=? WHERE id=?",
-                          (status, error, time.time(), track_id))
 
     def begin_scan(self, model_key: str | None, roots: Sequence[str]) -> int:
         with self.transaction():

@@ -170,6 +170,11 @@ def _write_vectors(library_dir: Path, catalog: Catalog, labels: np.ndarray, dim:
     _atomic_write(library_dir / VECTORS_FILE, write)
 
 
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would append ".npy" to the temp name
+        np.save(fh, array)
+
+
 def _save(index, library_dir: Path, catalog: Catalog, labels: np.ndarray, deleted: int, dim: int,
           reuse_vectors: bool = False) -> None:
     """Write the three files (each atomically), then the sidecar that vouches for them."""
@@ -177,7 +182,7 @@ def _save(index, library_dir: Path, catalog: Catalog, labels: np.ndarray, delete
     labels = np.asarray(labels, dtype=np.int64)
     _write_vectors(library_dir, catalog, labels, dim, reuse_vectors)  # before the labels file it reuses
     _atomic_write(library_dir / INDEX_FILE, lambda tmp: index.save_index(tmp))
-    _atomic_write(library_dir / LABELS_FILE, lambda tmp: np.save(open(tmp, "wb"), labels))
+    _atomic_write(library_dir / LABELS_FILE, lambda tmp: _save_npy(tmp, labels))
     side = {"format": FORMAT, "model_key": model_key, "dim": dim, "count": int(len(labels)),
             "deleted": int(deleted), "checksum": state_checksum(model_key, labels),
             "digests": {name: _file_digest(library_dir / name) for name in (INDEX_FILE, LABELS_FILE, VECTORS_FILE)},
@@ -186,13 +191,17 @@ def _save(index, library_dir: Path, catalog: Catalog, labels: np.ndarray, delete
 
 
 def build(catalog: Catalog, library_dir: Path | None = None):
-    """A fresh hnswlib index of the catalog's vectors (not saved). Returns (index, labels) or (None, labels)."""
-    labels, _ = catalog.index_entries()
-    dim = catalog.dim()
-    if not len(labels) or dim is None:
-        return None, labels
-    index = _new_index(dim, len(labels))
-    _add(index, catalog, labels)
+    """A fresh hnswlib index of the catalog's vectors (not saved). Returns (index, labels) or (None, labels).
+
+    Reads in one snapshot: a reader building while a scan commits must not look up vectors of
+    embeddings the scan has replaced since it listed them."""
+    with catalog.snapshot():
+        labels, _ = catalog.index_entries()
+        dim = catalog.dim()
+        if not len(labels) or dim is None:
+            return None, labels
+        index = _new_index(dim, len(labels))
+        _add(index, catalog, labels)
     return index, labels
 
 
@@ -297,9 +306,16 @@ class Searcher:
 
 
 def open_searcher(catalog: Catalog, library_dir: Path | None = None, *, exact_max: int | None = None) -> Searcher:
-    """A Searcher over the catalog's current vectors; loads, or rebuilds, the hnswlib index for big libraries."""
-    library_dir = Path(library_dir or catalog.library_dir)
-    exact_max = exact_search_max() if exact_max is None else exact_max
+    """A Searcher over the catalog's current vectors; loads, or rebuilds, the hnswlib index for big libraries.
+
+    Everything is read in one snapshot of the catalog, so ids, vectors and labels agree with each
+    other even while a scan commits."""
+    with catalog.snapshot():
+        return _open_searcher(catalog, Path(library_dir or catalog.library_dir),
+                              exact_search_max() if exact_max is None else exact_max)
+
+
+def _open_searcher(catalog: Catalog, library_dir: Path, exact_max: int) -> Searcher:
     labels, track_ids = catalog.index_entries()
     if len(labels) <= exact_max:
         matrix = _cached_matrix(catalog, library_dir, labels)
@@ -311,18 +327,25 @@ def open_searcher(catalog: Catalog, library_dir: Path | None = None, *, exact_ma
     if health(catalog, library_dir).state == "ok":
         index = _load_index(library_dir, catalog.dim(), len(labels))
         return Searcher(track_ids, index=index, label_to_track=label_to_track, mode="hnsw")
-    # Stale, missing or corrupt: rebuild in memory; save it too when no scan holds the writer lock.
+    # Stale, missing or corrupt: rebuild, and save it when that is possible right now.
+    index = _rebuild_saved(catalog, library_dir, len(labels))
+    if index is None:
+        index, _ = build(catalog, library_dir)
+    return Searcher(track_ids, index=index, label_to_track=label_to_track, mode="hnsw")
+
+
+def _rebuild_saved(catalog: Catalog, library_dir: Path, count: int):
+    """sync() and load the saved result, when no scan holds the writer lock and the folder is writable;
+    else None (the caller builds in memory, for this search only). Runs in the caller's snapshot."""
     from livi_cli.library.lock import try_lock
 
     lock = try_lock(library_dir)
-    if lock is not None:
-        try:
-            sync(catalog, library_dir)
-            labels, track_ids = catalog.index_entries()
-            label_to_track = dict(zip(labels.tolist(), track_ids.tolist()))
-            index = _load_index(library_dir, catalog.dim(), len(labels))
-        finally:
-            lock.release()
-    else:
-        index, _ = build(catalog, library_dir)
-    return Searcher(track_ids, index=index, label_to_track=label_to_track, mode="hnsw")
+    if lock is None:
+        return None
+    try:
+        sync(catalog, library_dir)
+        return _load_index(library_dir, catalog.dim(), count)
+    except OSError:  # e.g. a full disk: searching must not fail because the cache cannot be written
+        return None
+    finally:
+        lock.release()

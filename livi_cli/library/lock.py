@@ -65,10 +65,6 @@ class WriterLock:
                 os.close(self._fd)
                 self._fd = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def __enter__(self) -> "WriterLock":
         return self.acquire()
 
@@ -85,8 +81,11 @@ def _read_holder(fd: int) -> str:
 
 
 def try_lock(library_dir: Path) -> WriterLock | None:
-    """The lock if it is free right now, else None (readers use it to save a rebuilt index opportunistically)."""
+    """The lock if it is free right now, else None (readers use it to save a rebuilt index opportunistically).
+
+    Also None when the lock file cannot be opened (a read-only library folder): a reader then simply
+    does not save, where a writer's acquire() raises."""
     try:
         return WriterLock(library_dir, wait=0).acquire()
-    except LibraryLockedError:
+    except LibraryError:  # LibraryLockedError included
         return None

@@ -89,19 +89,53 @@ def _stat_files(paths: Sequence[Path], summary: ScanSummary) -> list[FileStat]:
     return out
 
 
-def _tags(path: str) -> dict:
+def read_track_tags(path: str) -> dict:
+    """The catalog's tag columns of one file (scan and `find-covers --add` store the same fields)."""
     from livi_cli.audio.tags import read_tags
 
     tags = read_tags(path).as_dict()
     return {k: tags.get(k) for k in TAG_FIELDS}
 
 
-def _fingerprinter():
+def fingerprinter():
+    """groups.fingerprint.fingerprint, or None: fingerprints are optional for scanning and searching."""
     try:
         from livi_cli.groups.fingerprint import fingerprint
-    except ImportError:  # fingerprints are optional for the scan
+    except ImportError:
         return None
     return fingerprint
+
+
+def prepare_track(embedder, path: str, fingerprint_fn) -> tuple[object, bytes | None]:
+    """embed.Prepared of `path` and its audio fingerprint (None without fingerprint_fn or audio).
+
+    The fingerprint is computed from the same decoded wave; the wave is then dropped, since the
+    encoder does not need it. Raises what Embedder.prepare_path raises."""
+    prepared = embedder.prepare_path(path, keep_wave=fingerprint_fn is not None)
+    wave = getattr(prepared, "wave", None)
+    fp = fingerprint_fn(wave) if fingerprint_fn is not None and wave is not None and len(wave) else None
+    prepared.wave = None
+    return prepared, fp
+
+
+def store_embedded(cat: Catalog, path: str, *, size: int, mtime_ns: int, content_hash: str | None, tags: dict,
+                   embedding, fingerprint: bytes | None, model_key: str, dim: int) -> int:
+    """Write one embedded track (row + vectors) inside the caller's transaction; returns its id.
+
+    A track without a vector is instrumental; with --include-instrumental it has one and is 'ok'
+    (searchable). Duration falls back to the decoded length when the tags have none."""
+    tags = dict(tags, duration=tags.get("duration") or embedding.duration)
+    track_id = cat.upsert_track(
+        path, size=size, mtime_ns=mtime_ns, content_hash=content_hash, tags=tags,
+        status="instrumental" if embedding.vector is None else "ok", mean_vocalness=embedding.mean_vocalness,
+        fingerprint=fingerprint, segments=[[s.start, s.end, s.vocalness] for s in embedding.segments])
+    cat.set_embedding(track_id, model_key, embedding.vector, embedding.windows, embedding.spans, dim)
+    return track_id
+
+
+def _one_line(reason: str) -> str:
+    """A failure reason as one line: it is a cell of the failures table and of the catalog's error column."""
+    return " ".join(str(reason).split())
 
 
 @dataclass
@@ -121,7 +155,7 @@ class Scanner:
         self.progress = progress or ScanProgress()
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.commit_every = commit_every or _int_env("LIVI_SCAN_COMMIT_EVERY", COMMIT_EVERY)
-        self.fingerprint = _fingerprinter()
+        self.fingerprint = fingerprinter()
 
     # ---- cheap changes ------------------------------------------------------------------
     def apply_plan(self, plan: Plan, summary: ScanSummary) -> None:
@@ -138,7 +172,7 @@ class Scanner:
                 cat.restore_status(tid)
             for donor, f in plan.copied:
                 new_id = cat.upsert_track(f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=f.hash,
-                                          tags=_tags(f.path), status="ok")
+                                          tags=read_track_tags(f.path), status="ok")
                 cat.copy_embedding(donor, new_id)
             cat.mark_removed(tid for tid, _ in plan.removed)
         summary.unchanged += len(plan.unchanged) + len(plan.touched)
@@ -152,18 +186,12 @@ class Scanner:
         _kind, f, _tid = job
         out = _Prepared(job, tags={})
         try:
-            out.tags = _tags(f.path)
-            keep = self.fingerprint is not None
-            out.prepared = self.emb.prepare_path(f.path, keep_wave=keep)
-            wave = getattr(out.prepared, "wave", None)
-            if keep and wave is not None and len(wave):
-                out.fingerprint = self.fingerprint(wave)
-            if out.prepared is not None:
-                out.prepared.wave = None  # the encoder does not need it: free the memory early
+            out.tags = read_track_tags(f.path)
+            out.prepared, out.fingerprint = prepare_track(self.emb, f.path, self.fingerprint)
         except AudioReadError as exc:
-            out.error = exc.reason
+            out.error = _one_line(exc.reason)
         except Exception as exc:  # one odd file must not stop a scan of thousands
-            out.error = f"{type(exc).__name__}: {exc}"
+            out.error = _one_line(f"{type(exc).__name__}: {exc}")
         return out
 
     def embed(self, jobs: list[tuple], summary: ScanSummary) -> None:
@@ -208,28 +236,17 @@ class Scanner:
                 res = results.get(id(g))
                 if g.error is None and isinstance(res, str):
                     g.error = res
+                elif g.error is None and res.vector is None and not res.instrumental:
+                    g.error = "no audio to embed (empty or silent file)"
                 if g.error is not None:
                     self.cat.upsert_track(f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=f.hash,
                                           tags=g.tags, status="failed", error=g.error)
                     continue
-                if res.vector is None and not res.instrumental:
-                    g.error = "no audio to embed (empty or silent file)"
-                    self.cat.upsert_track(f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=f.hash,
-                                          tags=g.tags, status="failed", error=g.error)
-                    continue
-                tags = dict(g.tags)
-                tags["duration"] = tags.get("duration") or res.duration
-                # --include-instrumental embeds instrumental tracks anyway: then they are searchable ('ok').
-                status = "instrumental" if res.vector is None else "ok"
-                new_id = self.cat.upsert_track(
-                    f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=f.hash, tags=tags, status=status,
-                    mean_vocalness=res.mean_vocalness, fingerprint=g.fingerprint,
-                    segments=[[s.start, s.end, s.vocalness] for s in res.segments])
-                self.cat.set_embedding(new_id, key, res.vector, res.windows, res.spans, dim)
+                store_embedded(self.cat, f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=f.hash, tags=g.tags,
+                               embedding=res, fingerprint=g.fingerprint, model_key=key, dim=dim)
         for g in group:  # counted only once committed
             kind, f, _ = g.job
             if g.error is not None:
-                summary.failed += 1
                 summary.failures.append(ScanFailure(f.path, g.error))
                 self.progress.track_done(f.path, status="failed", windows=0, error=g.error)
                 continue
@@ -275,7 +292,7 @@ def run_scan(paths: Sequence[str | os.PathLike], library_dir: Path, embedder, *,
     t0 = time.perf_counter()
     progress = progress or ScanProgress()
     summary = ScanSummary(dry_run=dry_run, library=str(library_dir), model_key=model_key)
-    roots = [os.path.abspath(os.fspath(p)) for p in paths]
+    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]  # "~/Music" from Python too
     for root in roots:
         if not os.path.exists(root):
             raise LiviError(f"{root}: no such file or folder")

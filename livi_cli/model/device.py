@@ -61,6 +61,11 @@ def resolve_device(name: str = "auto"):
         raise ConfigError(f"--device: unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        # Caught here: torch would only fail at the first .to(device), in the middle of a scan.
+        n = torch.cuda.device_count()
+        plural = "s" if n != 1 else ""
+        raise ConfigError(f"--device {name}: this machine has {n} CUDA device{plural} (cuda:0 to cuda:{n - 1})")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError(f"--device {name}: Apple MPS is not available on this machine")
     return device

@@ -54,7 +54,18 @@ def _sidecar(path: Path) -> Path:
 
 
 def head_info(path: Path, settings: Settings) -> tuple[str, int]:
-    """(sha256, embedding dim) of a head file.
+    """(sha256, embedding dim) of a head file (cached: see `_head_entry`)."""
+    entry = _head_entry(path, settings)
+    return entry["sha256"], int(entry["dim"])
+
+
+def head_input_dim(path: Path, settings: Settings) -> int:
+    """Width of the encoder states the head reads (cached: see `_head_entry`)."""
+    return int(_head_entry(path, settings)["dim_whisper"])
+
+
+def _head_entry(path: Path, settings: Settings) -> dict:
+    """sha256 and dimensions of a head file.
 
     Cached in ``<models>/head-cache.json`` by (path, size, mtime) so a rescan of an unchanged library
     neither re-hashes 128 MB nor imports torch to read the head's dimensions.
@@ -67,13 +78,14 @@ def head_info(path: Path, settings: Settings) -> tuple[str, int]:
     except (OSError, ValueError):
         cache = {}
     entry = cache.get(key)
-    if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
-        return entry["sha256"], int(entry["dim"])
+    if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns and "dim_whisper" in entry:
+        return entry
     from livi_cli.model.checkpoint import sha256_file, validate_head_file  # imports torch: cache misses only
 
-    dim = validate_head_file(path).dim_embed
+    config = validate_head_file(path)
     digest = sha256_file(path)
-    cache[key] = {"sha256": digest, "dim": dim, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    entry = cache[key] = {"sha256": digest, "dim": config.dim_embed, "dim_whisper": config.dim_whisper,
+                          "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="head-cache.", dir=cache_file.parent)
@@ -82,7 +94,7 @@ def head_info(path: Path, settings: Settings) -> tuple[str, int]:
         os.replace(tmp, cache_file)
     except OSError:
         pass  # a read-only data dir only costs a re-hash next time
-    return digest, dim
+    return entry
 
 
 def resolve_head(settings: Settings) -> Path:

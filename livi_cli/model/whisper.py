@@ -46,7 +46,7 @@ def _encoder_state(directory: Path) -> dict[str, torch.Tensor]:
 
 
 def load_encoder(directory: str | Path):
-    """WhisperEncoder in eval mode with frozen weights, from a transformers model directory."""
+    """WhisperEncoder in eval mode with frozen float32 weights, from a transformers model directory."""
     from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -59,7 +59,9 @@ def load_encoder(directory: str | Path):
     if missing:
         raise ModelMissingError("whisper", str(directory), f"encoder weights incomplete (missing {sorted(missing)[0]})")
     encoder.load_state_dict(state, strict=False, assign=True)
-    encoder.requires_grad_(False)
+    # assign=True keeps the file's dtype, and the published turbo weights are float16: weights stay
+    # float32 (autocast picks the compute precision), else a CPU fp32 run fails on the first conv.
+    encoder.float().requires_grad_(False)
     return encoder.eval()
 
 

@@ -49,6 +49,10 @@ class TeacherOptions:
     batch_size: int = 8  # windows per Whisper call
     prefetch: int = 2  # tracks decoded ahead of the GPU
 
+    def __post_init__(self):  # checked where the options are made: before any model loads
+        if self.store not in STORES:
+            raise TrainingError(f"--store: unknown value '{self.store}' (use {' or '.join(STORES)})")
+
 
 # ---------------------------------------------------------------- track lists
 def _pick(header: list[str], names: tuple[str, ...]) -> str | None:
@@ -137,8 +141,10 @@ class Transcriber:
             tokenizer = AutoTokenizer.from_pretrained(str(directory))
         except (OSError, ValueError, TypeError) as exc:
             raise missing from exc
-        try:
-            model = WhisperForConditionalGeneration.from_pretrained(str(directory))
+        import torch
+
+        try:  # float32 weights whatever the file holds (turbo ships float16): autocast sets the precision
+            model = WhisperForConditionalGeneration.from_pretrained(str(directory), dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise TrainingError(f"{directory}: cannot load Whisper for transcription ({exc})") from exc
         return cls(model, tokenizer, options, device, precision)
@@ -206,8 +212,6 @@ class Teacher:
                  *, encoder=None, feature_extractor=None, whisper_id: str = "in-memory", whisper_revision: str = "none"):
         from livi_cli.embed import Embedder
 
-        if options.store not in STORES:
-            raise TrainingError(f"--store: unknown value '{options.store}' (use {' or '.join(STORES)})")
         self.settings = settings
         self.transcriber = transcriber
         self.text = text_encoder
@@ -240,8 +244,9 @@ class Teacher:
 
         t = self.transcriber
         out = []
-        for i in range(0, len(features), max(1, self.options.batch_size)):
-            x = torch.from_numpy(np.ascontiguousarray(features[i:i + self.options.batch_size])).to(t.device)
+        bs = max(1, self.options.batch_size)  # as transcribe(): the step and the slice must agree
+        for i in range(0, len(features), bs):
+            x = torch.from_numpy(np.ascontiguousarray(features[i:i + bs])).to(t.device)
             with torch.inference_mode(), autocast(t.device, t.precision):
                 out.append(self.encoder(x).last_hidden_state.float().cpu().numpy().astype(np.float16))
         return np.concatenate(out)
@@ -275,18 +280,22 @@ class Teacher:
             except AudioReadError as exc:
                 return None, str(exc)
 
-        with ThreadPoolExecutor(max_workers=max(1, self.options.prefetch)) as pool:
-            # A sliding window of futures keeps at most `prefetch` decoded tracks in memory.
-            futures = [pool.submit(prepare, s) for s in todo[: self.options.prefetch]]
-            for n, spec in enumerate(todo):
-                prepared, error = futures[n].result()
-                futures[n] = None
-                if n + self.options.prefetch < len(todo):
-                    futures.append(pool.submit(prepare, todo[n + self.options.prefetch]))
-                status = self._one(spec, prepared, error, writer, summary)
-                if on_track:
-                    on_track(spec, status)
-        writer.close()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.options.prefetch)) as pool:
+                # A sliding window of futures keeps at most `prefetch` decoded tracks in memory.
+                futures = [pool.submit(prepare, s) for s in todo[: self.options.prefetch]]
+                for n, spec in enumerate(todo):
+                    prepared, error = futures[n].result()
+                    futures[n] = None
+                    if n + self.options.prefetch < len(todo):
+                        futures.append(pool.submit(prepare, todo[n + self.options.prefetch]))
+                    status = self._one(spec, prepared, error, writer, summary)
+                    if on_track:
+                        on_track(spec, status)
+        finally:
+            # Also on an error or Ctrl-C: the finished tracks still buffered (up to a shard of
+            # transcriptions, the costly part) are committed, so a rerun does not redo them.
+            writer.close()
         return summary
 
     def _one(self, spec, prepared, error, writer: ShardWriter, summary: TeacherSummary) -> str:

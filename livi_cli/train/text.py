@@ -101,11 +101,14 @@ class TextEncoder:
                 f"unless asked: pass --trust-remote-code if you trust it, or pick a model with stock code via "
                 f"--text-model (e.g. {NO_CODE_ALTERNATIVE})"
             )
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-            model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
+            # float32 whatever the file holds: transformers 5 would keep a float16 checkpoint's dtype,
+            # slow and imprecise on a CPU, and the targets are computed once and stored.
+            model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=torch.float32)
         except (OSError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             raise TrainingError(f"text model '{source}' could not be loaded: {first}") from exc

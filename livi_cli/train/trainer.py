@@ -90,9 +90,12 @@ def split_by_clique(track_cliques: dict[str, str | None], val_fraction: float, s
 
 # ---------------------------------------------------------------- helpers
 def resolve_training_precision(precision: str, device: torch.device) -> str:
+    """Like model.device.resolve_precision, but `auto` prefers bf16 on CUDA (no loss scaling) and fp32 elsewhere."""
+    from livi_cli.model.device import PRECISIONS
+
     precision = (precision or "auto").lower()
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise TrainingError(f"--precision: unknown value '{precision}' (use auto, fp32, bf16, fp16)")
+    if precision not in PRECISIONS:
+        raise TrainingError(f"--precision: unknown value '{precision}' (use {', '.join(PRECISIONS)})")
     if precision == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -151,24 +154,28 @@ class Trainer:
 
         self.shards, self.cfg, self.callback = shards, cfg, callback
         self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(cfg.device)
         self.precision = resolve_training_precision(cfg.precision, self.device)
         m = shards.manifest
+        cliques = shards.track_cliques()
+        if not cliques:  # first: the manifest records the dimensions only once a window is written
+            raise TrainingError(f"{shards.directory}: the shards hold no windows")
         self.store = m.get("store", "states")
         if self.store == "mel" and encoder is None:
             raise TrainingError(f"{shards.directory}: shards hold log-mel; fitting needs the Whisper encoder")
+        if self.store == "mel" and int(encoder.config.num_mel_bins) != int(m["dim_input"]):
+            # Caught here, not as a shape error in the first step (e.g. --whisper of another family).
+            raise TrainingError(f"{shards.directory}: shards hold {m['dim_input']}-bin log-mel, the Whisper "
+                                f"encoder reads {encoder.config.num_mel_bins} bins; use the Whisper the teacher used")
         self.encoder = encoder.to(self.device).eval().requires_grad_(False) if encoder is not None else None
         dim_input = int(self.encoder.config.d_model if self.encoder is not None else m["dim_input"])
         self.head = build_head(cfg, dim_input, int(m["dim_target"])).to(self.device)
-        cliques = shards.track_cliques()
-        if not cliques:
-            raise TrainingError(f"{shards.directory}: the shards hold no windows")
         self.train_tracks, self.val_tracks = split_by_clique(cliques, cfg.val_fraction, cfg.seed)
         self.train_windows = shards.select(self.train_tracks)
         self.val_windows = shards.select(self.val_tracks)
         if not self.train_windows:
             raise TrainingError("no training windows left after the validation split; lower --val-fraction")
+        self.out.mkdir(parents=True, exist_ok=True)  # only once every check has passed
         (self.out / "split.json").write_text(json.dumps(
             {"train": sorted(self.train_tracks), "validation": sorted(self.val_tracks)}, indent=1))
 

@@ -236,10 +236,14 @@ def speak(rng: np.random.Generator, seconds: float, sung: bool = False) -> tuple
     import os
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="livi-espeak-") as tmp:  # removed afterwards, one per track
+        return _speak(rng, seconds, sung, os.path.join(tmp, "phrase.wav"))
+
+
+def _speak(rng: np.random.Generator, seconds: float, sung: bool, path: str) -> tuple[np.ndarray, np.ndarray]:
     n = int(seconds * SR)
     voice, env = np.zeros(n), np.zeros(n)
     lang = str(rng.choice(["en", "en-us", "fr", "de", "es"])) + str(rng.choice(["", "+f3", "+m3", "+f2"]))
-    path = os.path.join(tempfile.mkdtemp(prefix="livi-espeak-"), "phrase.wav")
     i = int(rng.uniform(0, 3) * SR)
     while i < n:
         words = list(rng.choice(_WORDS, size=int(rng.integers(3, 10))))

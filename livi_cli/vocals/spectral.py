@@ -117,13 +117,13 @@ def hop_features(frames: np.ndarray, hops: int, frames_per_hop: float) -> np.nda
 
 def features(wave: np.ndarray, hop_seconds: float, sr: int = C.SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """(hops, len(FEATURES)) cues and (hops,) audibility, computed on sanitised 10-minute chunks (bounded memory)."""
-    from livi_cli.vocals.detectors import sanitise
+    from livi_cli.vocals.detectors import _CHUNK_SECONDS, sanitise
 
     per = int(hop_seconds * sr)
     hops = int(np.ceil(len(wave) / per))
     if hops == 0:
         return np.zeros((0, len(FEATURES))), np.zeros(0)
-    chunk = int(600 / hop_seconds) * per  # a whole number of hops
+    chunk = int(_CHUNK_SECONDS / hop_seconds) * per  # the chunks sanitise() uses, a whole number of hops
     parts, audible = [], []
     for a in range(0, len(wave), chunk):
         piece = sanitise(wave[a:a + chunk])

@@ -249,3 +249,63 @@ def test_npz_with_ids_and_embeddings_arrays_and_an_instrumental_entry(small_set,
         metrics = json.loads(result.stdout)["variants"][0]["metrics"]
         assert metrics[skipped] == 1 and metrics["n_items"] == len(ids) - 1
         assert metrics["MAP10"] == pytest.approx(expected["MAP10"], abs=1e-12)
+
+
+def test_csv_with_bom_spaced_header_and_trailing_commas(tmp_path):
+    # "id, clique, e0, e1" (spaces after commas), a UTF-8 BOM and a trailing comma on one row
+    path = tmp_path / "spaced.csv"
+    path.write_text("\ufeffid, clique, e0, e1\na, w, 1, 0\nb, w, 0.9, 0.1,\nc, v, 0, 1\n", encoding="utf-8")
+    result = invoke(path, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["variants"][0]["metrics"]
+    expected = retrieval_metrics(np.array([[1, 0], [0.9, 0.1], [0, 1]]), ["w", "w", "v"])
+    assert metrics["MR1"] == expected["MR1"] == 1.0 and metrics["n_queries"] == 2
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: np.savez(p, t0=np.ones(6), t1=np.ones(5)), "entry 't1' has shape (5,)"),
+    (lambda p: np.savez(p, t0=np.ones((2, 6)), t1=np.ones((1, 4))), "entry 't1' has shape (1, 4)"),
+    (lambda p: np.savez(p, t0=np.float64(1.0)), "entry 't0' has shape ()"),
+    (lambda p: np.savez(p, ids=np.array(["t0"], dtype=object), embeddings=np.ones((1, 6))), "cannot read"),
+    (lambda p: p.write_bytes(b""), "cannot read embeddings"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), "cannot read embeddings"),
+])
+def test_bad_embedding_files_are_refused_with_one_line(small_set, tmp_path, make, message):
+    ids, cliques, _, _ = small_set
+    csv_path = write_csv(tmp_path / "noemb.csv", ids, cliques)
+    emb = tmp_path / "bad.npz"
+    make(emb)
+    result = invoke(csv_path, "--embeddings", emb)
+    assert isinstance(result.exception, EvalError), result.exception
+    assert "bad.npz" in str(result.exception) and message in str(result.exception)
+
+
+def test_npy_of_strings_is_refused(small_set, tmp_path):
+    ids, cliques, _, _ = small_set
+    np.save(tmp_path / "s.npy", np.full((len(ids), 3), "x"))
+    result = invoke(write_csv(tmp_path / "noemb.csv", ids, cliques), "--embeddings", tmp_path / "s.npy")
+    assert isinstance(result.exception, EvalError) and "numeric (N, D)" in str(result.exception)
+
+
+def test_unnamed_variant_may_contain_a_colon_in_a_value():
+    from livi_cli.eval_inputs import parse_variant
+
+    v = parse_variant("device=cuda:0,aggregation=max")
+    assert v.settings == {"device": "cuda:0"} and v.aggregation == "max"
+    assert v.name == "device=cuda:0,aggregation=max"
+    named = parse_variant("gpu1:device=cuda:1")
+    assert named.name == "gpu1" and named.settings == {"device": "cuda:1"}
+
+
+def test_npz_ids_as_byte_strings_and_mismatched_lengths(small_set, tmp_path):
+    ids, cliques, emb, _ = small_set
+    csv_path = write_csv(tmp_path / "ids.csv", ids, cliques)
+    np.savez(tmp_path / "b.npz", ids=np.array([i.encode() for i in ids]), embeddings=emb)
+    result = invoke(csv_path, "--embeddings", tmp_path / "b.npz", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["variants"][0]["metrics"]
+    assert metrics["skipped_missing"] == 0
+    assert metrics["MAP10"] == pytest.approx(retrieval_metrics(emb, cliques)["MAP10"], abs=1e-12)
+    np.savez(tmp_path / "short.npz", ids=np.array(ids), embeddings=emb[:-1])
+    result = invoke(csv_path, "--embeddings", tmp_path / "short.npz")
+    assert isinstance(result.exception, EvalError) and "one row per id" in str(result.exception)

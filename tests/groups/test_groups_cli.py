@@ -286,3 +286,35 @@ def test_scanned_synthetic_library(tiny_env, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     names = [Path(m["path"]).name for c in json.loads(res.stdout) for m in c["members"]]
     assert len({"song.flac", "song copy.flac"} & set(names)) == 1
+
+
+def test_clusters_prefer_accepts_a_relative_folder(cover_library, lib, monkeypatch):
+    # the same relative --prefer works for clusters as for duplicates (resolved against the cwd)
+    ids = cover_library
+    monkeypatch.chdir(lib.parent)  # tracks are fabricated under lib.parent / "music"
+    for cmd in ("clusters", "duplicates"):
+        result = runner.invoke(app, [cmd, "--prefer", "music/zz-copy", "--export", "json"])
+        assert result.exit_code == 0, result.output
+        first = json.loads(result.stdout)[0]
+        kept = first["medoid_track_id"] if cmd == "clusters" else first["keep_track_id"]
+        assert kept == ids["zz-copy/x1.flac"], cmd
+
+
+def test_output_dash_is_stdout_without_a_wrote_message(cover_library):
+    result = runner.invoke(app, ["clusters", "--export", "csv", "--output", "-"])
+    assert result.exit_code == 0, result.output
+    assert len(parse_csv(result.stdout)) == 7
+    assert "wrote" not in result.stderr
+
+
+def test_infinite_duration_in_the_catalog_does_not_break_tables_or_json(lib, key):
+    ids = fabricate(lib, key, [dict(name="a.flac", hash="same", duration=float("inf")),
+                               dict(name="b.flac", hash="same", duration=float("inf"))])
+    table = runner.invoke(app, ["duplicates"])
+    assert table.exit_code == 0, table.output
+    assert f"keep #{ids['a.flac']}" in table.stdout
+    result = runner.invoke(app, ["duplicates", "--export", "json"])
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout  # not valid JSON
+    (group,) = json.loads(result.stdout)
+    assert [m["duration"] for m in group["members"]] == [None, None]

@@ -147,3 +147,20 @@ def test_reader_sees_committed_rows_while_writer_holds_transaction(tmp_path):
         with Catalog.open(lib, readonly=True) as r:  # WAL: no blocking, sees only committed data
             assert [t.path for t in r.active_tracks()] == [str(tmp_path / "a.flac")]
         w.conn.execute("COMMIT")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+def test_refused_catalog_closes_its_connection(tmp_path):
+    Catalog.open(tmp_path / "lib").close()
+    conn = sqlite3.connect(tmp_path / "lib" / "catalog.sqlite")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "catalog.sqlite").write_bytes(b"this is not a database" * 100)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):  # a long-lived process (tests, the Python API) retrying must not leak file handles
+        for lib, readonly in ((tmp_path / "lib", False), (tmp_path / "lib", True), (tmp_path / "bad", False)):
+            with pytest.raises(LibraryError):
+                Catalog.open(lib, readonly=readonly)
+    assert len(os.listdir("/proc/self/fd")) == before

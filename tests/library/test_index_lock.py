@@ -163,3 +163,37 @@ def test_exact_search_uses_the_saved_matrix_only_while_it_matches(cat):
     assert isinstance(s.matrix, np.memmap)
     for q in list(x[2:6]) + list(y):
         assert [t for t, _ in s.query(q, 5)] == exact_top(cat, q, 5)
+
+
+def test_reader_builds_from_one_snapshot_while_a_scan_commits(tmp_path):
+    """A reader rebuilding the index lists embedding ids, then reads their vectors; a scan that re-embeds
+    a track in between (new embedding id, old one deleted) must not make that lookup fail."""
+    rng = np.random.default_rng(5)
+    with Catalog.open(tmp_path / "lib") as writer:
+        ids, x = fill(writer, rng, 20)
+        with Catalog.open(tmp_path / "lib", readonly=True) as reader:
+            read_vectors = reader.vectors_by_embedding_id
+
+            def scan_commits_meanwhile(emb_ids):
+                v = x[0][::-1].copy()
+                with writer.transaction():
+                    writer.set_embedding(ids[0], "m1", v, v[None], [(0.0, 30.0)], DIM)
+                return read_vectors(emb_ids)
+
+            reader.vectors_by_embedding_id = scan_commits_meanwhile
+            built, labels = index.build(reader)
+            assert built.get_current_count() == len(labels) == 20
+            searcher = index.open_searcher(reader, exact_max=0)  # builds in memory too (no saved index)
+            assert searcher.query(x[3], 1)[0][0] == ids[3]
+
+
+def test_reader_searches_a_library_it_cannot_write(cat):
+    """A stale index in a library whose lock file cannot be opened (as in a read-only folder; a directory
+    stands in for it since tests may run as root): the reader rebuilds in memory and answers."""
+    rng = np.random.default_rng(6)
+    ids, x = fill(cat, rng, 30)
+    (cat.library_dir / "lock").mkdir()
+    assert try_lock(cat.library_dir) is None
+    searcher = index.open_searcher(cat, exact_max=0)
+    assert searcher.mode == "hnsw" and searcher.query(x[4], 1)[0][0] == ids[4]
+    assert index.health(cat).state == "missing"  # nothing could be saved

@@ -72,3 +72,22 @@ def test_changed_file_that_breaks_is_recorded_as_failed(env):
         assert len(cat.embeddings()[0]) == 1  # its old vector is gone with it
     again = api.scan([a], s)
     assert (again.failed, again.still_failed, again.unchanged) == (0, 1, 1)
+
+
+def test_failure_reasons_are_one_line_and_name_the_file(env, monkeypatch):
+    from livi_cli.embed import Embedder
+
+    s, a, b = env
+    real = Embedder.prepare_path
+
+    def prepare_path(self, path, keep_wave=False):  # an unexpected error with a multi-line message
+        if str(path).endswith("a1.flac"):
+            raise ValueError("bad frame\n  at offset 12\n")
+        return real(self, path, keep_wave)
+
+    monkeypatch.setattr(Embedder, "prepare_path", prepare_path)
+    summary = api.scan([a], s)
+    assert summary.failed == 1 and summary.embedded == 1
+    failure = summary.failures[0]
+    assert failure.path == str(a / "a1.flac") and failure.reason == "ValueError: bad frame at offset 12"
+    assert vectors(s)["a1.flac"][1] == "failed"

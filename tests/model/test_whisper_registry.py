@@ -90,3 +90,30 @@ def test_device_and_precision_rules():
         with pytest.raises(ConfigError, match="CUDA"):
             resolve_device("cuda")
         assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_missing_cuda_ordinal_is_refused_up_front(monkeypatch):
+    # No GPU here: pretend to have one, to check that cuda:N past the last device is a clear ConfigError
+    # instead of torch's "invalid device ordinal" at the first tensor move.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ConfigError, match="1 CUDA device .cuda:0 to cuda:0"):
+        resolve_device("cuda:1")
+
+
+def test_float16_checkpoint_loads_as_float32(tiny_whisper_dir, tmp_path):
+    """The published turbo weights are float16: the encoder must still run fp32 inputs (CPU, fp32)."""
+    import shutil
+
+    from transformers import WhisperForConditionalGeneration
+
+    half = WhisperForConditionalGeneration.from_pretrained(tiny_whisper_dir).half().eval()
+    half.save_pretrained(tmp_path)
+    shutil.copy(tiny_whisper_dir / "preprocessor_config.json", tmp_path)
+    enc = load_encoder(tmp_path)
+    assert {p.dtype for p in enc.parameters()} == {torch.float32}
+    x = torch.randn(1, 128, 3000)
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x).last_hidden_state, half.float().model.encoder(x).last_hidden_state)

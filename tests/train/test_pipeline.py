@@ -133,3 +133,49 @@ def test_remote_code_text_model_is_refused_before_any_work(library, asr_whisper_
                      "--text-model", copy, "--device", "cpu", expect_error=True)
     assert result.exit_code != 0 and "--trust-remote-code" in str(result.exception)
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("betas", ["0.9", "0.9,0.98,0.999", "0.9,1.5"])
+def test_betas_must_be_two_numbers_below_one(tmp_path, tiny_env, betas):
+    result = _invoke("train", "fit", tmp_path / "shards", tmp_path / "run", "--betas", betas, expect_error=True)
+    assert result.exit_code != 0 and "--betas" in str(result.exception)
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_interrupted_teacher_keeps_finished_tracks(library, asr_whisper_dir, text_model_dir, tiny_env):
+    from livi_cli.config import load_settings
+    from livi_cli.train.shards import ShardSet
+    from livi_cli.train.teacher import TeacherOptions, load_teacher, read_tracks
+    from livi_cli.train.text import TextEncoder
+
+    settings = load_settings(whisper=str(asr_whisper_dir), device="cpu", precision="fp32", vocal_detector="none")
+    options = TeacherOptions(temperatures=(0.0,), min_words=1, max_new_tokens=6, shard_size=256)
+    teacher = load_teacher(settings, options, TextEncoder.load(str(text_model_dir)))
+    specs = [s for s in read_tracks(library / "tracks.csv") if s.id != "broken"]
+    done = []
+
+    def on_track(spec, status):
+        done.append(spec.id)
+        if len(done) == 2:
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the third track's wait
+
+    with pytest.raises(KeyboardInterrupt):
+        teacher.run(specs, library / "shards", on_track=on_track)
+    shards = ShardSet.open(library / "shards")  # the shard was committed although 256 windows never came
+    assert set(shards.tracks) == set(done) and {w.track for w in shards.windows} == set(done)
+    again = teacher.run(specs, library / "shards")
+    assert again.skipped == 2 and again.ok == len(specs) - 2
+
+
+def test_unknown_store_is_refused_before_loading_models(library, tmp_path, tiny_env):
+    result = _invoke("train", "teacher", library / "tracks.csv", tmp_path / "s", "--store", "wav",
+                     "--text-model", tmp_path / "no-such-model", "--device", "cpu", expect_error=True)
+    assert result.exit_code != 0 and "--store: unknown value 'wav'" in str(result.exception)
+    assert not (tmp_path / "s").exists()
+
+
+def test_unknown_vocal_detector_is_refused_before_loading_models(library, tmp_path, tiny_env):
+    result = _invoke("train", "teacher", library / "tracks.csv", tmp_path / "s", "--vocal-detector", "nope",
+                     "--text-model", tmp_path / "no-such-model", "--device", "cpu", expect_error=True)
+    assert result.exit_code != 0 and "unknown vocal detector 'nope'" in str(result.exception)
+    assert not (tmp_path / "s").exists()

@@ -48,3 +48,33 @@ def test_missing_tokenizer_is_a_clear_error(asr_whisper_dir, tmp_path):
         (bare / name).unlink(missing_ok=True)
     with pytest.raises(TrainingError, match="tokenizer"):
         Transcriber.load(bare, TeacherOptions())
+
+
+def test_encoder_states_cover_every_window_whatever_the_batch_size(asr_whisper_dir, features, tiny_env):
+    from livi_cli.config import load_settings
+    from livi_cli.train.teacher import Teacher
+
+    t = _transcriber(asr_whisper_dir, temperatures=(0.0,))
+    states = {}
+    for bs in (0, 1, 5):  # 0 is clamped to 1, as transcribe() does
+        teacher = Teacher(load_settings(), t, None, TeacherOptions(batch_size=bs))
+        states[bs] = teacher._states(features)
+    assert states[1].shape == (2, 1500, 64) and states[1].dtype == np.float16
+    np.testing.assert_array_equal(states[0], states[1])
+    np.testing.assert_allclose(states[5].astype(np.float32), states[1].astype(np.float32), atol=1e-2)
+
+
+def test_float16_whisper_transcribes_on_cpu(asr_whisper_dir, features, tmp_path):
+    """transformers 5 keeps a checkpoint's dtype (turbo ships float16); fp32 inputs on a CPU then fail."""
+    import shutil
+
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    for item in asr_whisper_dir.iterdir():
+        shutil.copy(item, tmp_path / item.name)
+    WhisperForConditionalGeneration.from_pretrained(asr_whisper_dir).half().save_pretrained(tmp_path)
+    t = _transcriber(tmp_path, temperatures=(0.0,))
+    assert t.model.dtype == torch.float32
+    texts = t.transcribe(features)
+    assert len(texts) == 2 and all(texts)

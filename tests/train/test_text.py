@@ -47,3 +47,16 @@ def test_bad_pooling_and_missing_model_are_clear_errors(text_model_dir, tmp_path
         TextEncoder.load(str(text_model_dir), pooling="max")
     with pytest.raises(TrainingError, match="no config.json"):
         TextEncoder.load(str(tmp_path / "nothing-here"))
+
+
+def test_float16_text_model_runs_in_float32(text_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    copy = tmp_path / "half"
+    shutil.copytree(text_model_dir, copy)
+    AutoModel.from_pretrained(str(text_model_dir)).half().save_pretrained(copy)
+    enc = TextEncoder.load(str(copy))
+    assert enc.model.dtype == torch.float32  # transformers 5 would otherwise keep the file's float16
+    ref = TextEncoder.load(str(text_model_dir)).encode(["w1 love heart night"])
+    assert np.allclose(enc.encode(["w1 love heart night"]), ref, atol=1e-2)

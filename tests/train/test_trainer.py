@@ -132,3 +132,24 @@ def test_bf16_autocast_and_fine_tuning_from_a_checkpoint(tmp_path):
     shards.manifest["dim_target"] = 99
     with pytest.raises(TrainingError, match="--init"):
         Trainer(shards, tmp_path / "c", FitConfig(init=str(first.best_path), device="cpu"))
+
+
+def test_mel_shards_refuse_an_encoder_with_other_mel_bins(tmp_path):
+    from livi_cli.model.whisper import random_encoder
+
+    make_task(tmp_path / "s", cliques=4, per_clique=2, windows=1, store="mel")
+    shards = ShardSet.open(tmp_path / "s")
+    encoder, _ = random_encoder("tiny")  # 128 mel bins; these shards hold 16
+    with pytest.raises(TrainingError, match="16-bin log-mel.*reads 128 bins"):
+        Trainer(shards, tmp_path / "o", FitConfig(device="cpu"), encoder=encoder)
+
+
+def test_shards_without_windows_are_a_clear_error(tmp_path):
+    from livi_cli.train.shards import ShardWriter
+
+    writer = ShardWriter(tmp_path / "s", {"store": "states", "whisper": "w", "text_model": "t"})
+    writer.skip("t1", None, "/music/t1.wav", "failed", error="unreadable")  # every track failed
+    writer.close()
+    with pytest.raises(TrainingError, match="hold no windows"):
+        Trainer(ShardSet.open(tmp_path / "s"), tmp_path / "o", FitConfig(device="cpu"))
+    assert not (tmp_path / "o").exists()  # refused before anything is written

@@ -1,7 +1,10 @@
 """The synthetic evaluation set: seeded, labelled where the voice sounds, kinds as asked."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 
 from livi_cli import constants as C
 from livi_cli.vocals.evalset import make_evalset, make_track
@@ -33,3 +36,17 @@ def test_voiced_frames_carry_the_voice():
 def test_make_evalset_mixes_kinds():
     kinds = {t.kind for t in make_evalset(12, seed=0, seconds=2.0)}
     assert {"song", "instrumental"} <= kinds
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
+def test_espeak_voice_is_seeded_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    import tempfile
+
+    from livi_cli.vocals.evalset import speak
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    a_voice, a_env = speak(np.random.default_rng(3), 4.0)
+    b_voice, _ = speak(np.random.default_rng(3), 4.0)
+    assert len(a_voice) == len(a_env) == 4 * 16000 and a_env.any()
+    np.testing.assert_array_equal(a_voice, b_voice)
+    assert list(tmp_path.iterdir()) == []  # the per-track temporary folder is removed
