@@ -269,8 +269,8 @@ class Scanner:
             return {}
         try:
             return {id(g): r for g, r in zip(items, self.emb.encode([g.prepared for g in items]))}
-        except (KeyboardInterrupt, MemoryError):
-            raise
+        except (KeyboardInterrupt, MemoryError, LiviError):
+            raise  # a LiviError here is about the model or settings, not this track: stop the scan
         except Exception:
             if len(items) == 1:
                 import traceback

@@ -160,3 +160,25 @@ def test_instrumental_tracks_recorded_and_query_gets_a_notice(tiny_env, music, m
     assert (s["updated"], s["instrumental"]) == (3, 3) and s["windows"] == 3
     out = json.loads(runner.invoke(app, ["find-covers", str(music / "song0.flac"), "--json"]).stdout)
     assert len(out["results"]) == 2
+
+
+def test_model_lost_mid_scan_stops_instead_of_failing_every_file(tiny_env, music, tmp_path, monkeypatch,
+                                                                  tiny_head_path):
+    """A model problem met while encoding is not a per-file failure: the scan stops with the error."""
+    import shutil
+
+    from livi_cli import api
+    from livi_cli.embed import Embedder
+
+    head = tmp_path / "head-copy.pt"
+    shutil.copy(tiny_head_path, head)
+    monkeypatch.setenv("LIVI_HEAD", str(head))
+    s = api.settings()
+    emb = Embedder(s)
+    emb.check_models()
+    _ = emb.identity  # computed while the head is there, as at the start of a real scan
+    head.unlink()  # the head vanishes before the encoder first loads
+    with pytest.raises(ModelMissingError):
+        api.scan([music], s, embedder=emb)
+    with Catalog.open(s.library, readonly=True) as cat:
+        assert cat.counts()["failed"] == 0
